@@ -1,0 +1,104 @@
+package h2server
+
+import "sync"
+
+// chunkSize is the size of the pooled chunks that hold request and response
+// bodies. It matches the default SETTINGS_MAX_FRAME_SIZE, so a full DATA
+// frame is one chunk.
+const chunkSize = 16 << 10
+
+var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
+// dataBuffer is a FIFO of bytes kept in pooled fixed-size chunks. Small
+// writes are packed into the tail chunk, so the memory it holds is bounded
+// by its length plus one chunk, however the bytes arrived. It is not safe
+// for concurrent use: its owner guards it with a mutex.
+type dataBuffer struct {
+	chunks []*[chunkSize]byte
+	r      int // read offset in chunks[0]
+	w      int // write offset in chunks[len(chunks)-1]
+	n      int // bytes buffered
+}
+
+func (b *dataBuffer) Len() int { return b.n }
+
+// Write appends p; it never fails.
+func (b *dataBuffer) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		if len(b.chunks) == 0 || b.w == chunkSize {
+			b.chunks = append(b.chunks, chunkPool.Get().(*[chunkSize]byte))
+			b.w = 0
+		}
+		n := copy(b.chunks[len(b.chunks)-1][b.w:], p)
+		b.w += n
+		b.n += n
+		p = p[n:]
+	}
+	return total, nil
+}
+
+// Read copies up to len(p) buffered bytes into p.
+func (b *dataBuffer) Read(p []byte) int {
+	total := 0
+	for len(p) > 0 && b.n > 0 {
+		q := b.peek(len(p))
+		n := copy(p, q)
+		b.advance(n)
+		p = p[n:]
+		total += n
+	}
+	return total
+}
+
+// peek returns up to max contiguous bytes from the head without consuming
+// them. The slice stays valid until the bytes are consumed by advance,
+// whatever is written after it; the writer goroutine relies on this to
+// frame bytes without holding the stream's lock.
+func (b *dataBuffer) peek(max int) []byte {
+	if b.n == 0 {
+		return nil
+	}
+	end := chunkSize
+	if len(b.chunks) == 1 {
+		end = b.w
+	}
+	if end-b.r > max {
+		end = b.r + max
+	}
+	return b.chunks[0][b.r:end]
+}
+
+// advance consumes n bytes from the head.
+func (b *dataBuffer) advance(n int) {
+	b.n -= n
+	b.r += n
+	for len(b.chunks) > 0 {
+		last := len(b.chunks) == 1
+		if last && b.r == b.w {
+			// Empty: keep nothing, so an idle stream holds no chunk.
+			chunkPool.Put(b.chunks[0])
+			b.chunks[0] = nil
+			b.chunks = b.chunks[:0]
+			b.r, b.w = 0, 0
+			return
+		}
+		if last || b.r < chunkSize {
+			return
+		}
+		chunkPool.Put(b.chunks[0])
+		b.chunks[0] = nil
+		b.chunks = b.chunks[1:]
+		b.r = 0
+	}
+}
+
+// reset drops everything buffered and returns the chunks to the pool.
+func (b *dataBuffer) reset() {
+	for i, c := range b.chunks {
+		chunkPool.Put(c)
+		b.chunks[i] = nil
+	}
+	b.chunks = b.chunks[:0]
+	b.r, b.w, b.n = 0, 0, 0
+}

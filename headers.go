@@ -1,0 +1,356 @@
+package h2server
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// Request is the head of a request as the client sent it (RFC 9113
+// section 8.3.1). It is read-only for handlers.
+type Request struct {
+	Method    string // :method
+	Scheme    string // :scheme; empty for CONNECT
+	Authority string // :authority, or the Host field when :authority is absent
+	Path      string // :path; empty for CONNECT
+
+	// Fields holds the regular header fields in the order they arrived,
+	// with the lowercase names of the wire.
+	Fields []hpack.HeaderField
+
+	// ContentLength is the value of the content-length field, or -1 when
+	// the request did not send one.
+	ContentLength int64
+
+	RemoteAddr net.Addr
+	// TLS is the connection's TLS state, nil on cleartext (h2c) connections.
+	TLS *tls.ConnectionState
+
+	header http.Header
+}
+
+// Header returns the regular fields as an http.Header, with canonical keys.
+// Cookie fields are joined with "; " as RFC 9113 section 8.2.3 asks. The
+// map is built on first use and shared by later calls.
+func (r *Request) Header() http.Header {
+	if r.header != nil {
+		return r.header
+	}
+	h := make(http.Header, len(r.Fields))
+	var cookies []string
+	for _, f := range r.Fields {
+		if f.Name == "cookie" {
+			cookies = append(cookies, f.Value)
+			continue
+		}
+		k := canonicalKey(f.Name)
+		h[k] = append(h[k], f.Value)
+	}
+	if len(cookies) > 0 {
+		h["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	r.header = h
+	return h
+}
+
+// canonicalKey turns a lowercase wire name into http.Header's key form
+// without allocating for the names most requests carry.
+func canonicalKey(name string) string {
+	if k, ok := commonCanonical[name]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+var commonCanonical = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Authorization", "Cache-Control", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Type", "Cookie", "Date", "Etag", "Expect", "Forwarded",
+		"From", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Message", "Grpc-Status",
+		"Grpc-Timeout", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
+		"If-Range", "If-Unmodified-Since", "Last-Modified", "Link", "Location",
+		"Origin", "Priority", "Range", "Referer", "Server", "Set-Cookie", "Te",
+		"Trailer", "User-Agent", "Vary", "Via", "X-Forwarded-For", "X-Forwarded-Proto",
+		"X-Request-Id",
+	} {
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
+
+// validFieldName reports whether name is a lowercase token (RFC 9110
+// section 5.1 with RFC 9113 section 8.2.1's ban on uppercase).
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !isLowerTchar[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var isLowerTchar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validFieldValue applies RFC 9113 section 8.2.1: no NUL, CR or LF, and
+// no whitespace at either end.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case 0, '\r', '\n':
+			return false
+		}
+	}
+	if n := len(v); n > 0 && (isSpace(v[0]) || isSpace(v[n-1])) {
+		return false
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+// connectionSpecific lists the fields RFC 9113 section 8.2.2 forbids: an
+// intermediary must strip them, and a request carrying one is malformed.
+func connectionSpecific(name string) bool {
+	switch name {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+// checkRegularField validates one non-pseudo field of a request or its
+// trailers, returning a reason token or "".
+func checkRegularField(f hpack.HeaderField) string {
+	if !validFieldName(f.Name) {
+		return "invalid_field_name"
+	}
+	if !validFieldValue(f.Value) {
+		return "invalid_field_value"
+	}
+	if connectionSpecific(f.Name) {
+		return "connection_specific_field"
+	}
+	if f.Name == "te" && f.Value != "trailers" {
+		return "te_not_trailers"
+	}
+	return ""
+}
+
+// parseRequest builds a Request from a decoded header block, applying
+// RFC 9113 sections 8.2 and 8.3. A non-empty reason means the request is
+// malformed: a stream error of type PROTOCOL_ERROR (section 8.1.1).
+func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
+	req.ContentLength = -1
+	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath bool
+	var host string
+	regular := 0
+	for _, f := range fields {
+		if f.IsPseudo() {
+			// Section 8.3: pseudo-header fields come first, each once,
+			// and only the ones defined for requests.
+			if sawRegular {
+				return req, "pseudo_after_regular"
+			}
+			var seen *bool
+			var dst *string
+			switch f.Name {
+			case ":method":
+				seen, dst = &sawMethod, &req.Method
+			case ":scheme":
+				seen, dst = &sawScheme, &req.Scheme
+			case ":authority":
+				seen, dst = &sawAuthority, &req.Authority
+			case ":path":
+				seen, dst = &sawPath, &req.Path
+			default:
+				return req, "unknown_pseudo_header"
+			}
+			if *seen {
+				return req, "duplicate_pseudo_header"
+			}
+			if !validFieldValue(f.Value) {
+				return req, "invalid_pseudo_value"
+			}
+			*seen, *dst = true, f.Value
+			continue
+		}
+		sawRegular = true
+		if r := checkRegularField(f); r != "" {
+			return req, r
+		}
+		switch f.Name {
+		case "content-length":
+			n, ok := parseContentLength(f.Value)
+			if !ok || (req.ContentLength >= 0 && req.ContentLength != n) {
+				return req, "invalid_content_length"
+			}
+			req.ContentLength = n
+		case "host":
+			host = f.Value
+		}
+		regular++
+	}
+	if !sawMethod || req.Method == "" {
+		return req, "missing_method"
+	}
+	if req.Method == "CONNECT" {
+		// Section 8.5: CONNECT carries only :method and :authority.
+		if sawScheme || sawPath || req.Authority == "" {
+			return req, "malformed_connect"
+		}
+	} else {
+		if !sawScheme || req.Scheme == "" {
+			return req, "missing_scheme"
+		}
+		if !sawPath || req.Path == "" {
+			return req, "missing_path"
+		}
+		if (req.Scheme == "http" || req.Scheme == "https") &&
+			req.Path[0] != '/' && !(req.Path == "*" && req.Method == "OPTIONS") {
+			return req, "invalid_path"
+		}
+	}
+	if req.Authority == "" {
+		req.Authority = host
+	}
+	req.Fields = fields[len(fields)-regular:]
+	return req, ""
+}
+
+// parseTrailers validates a trailer block: regular fields only
+// (RFC 9113 section 8.1).
+func parseTrailers(fields []hpack.HeaderField) (http.Header, string) {
+	h := make(http.Header, len(fields))
+	for _, f := range fields {
+		if f.IsPseudo() {
+			return nil, "pseudo_header_in_trailers"
+		}
+		if r := checkRegularField(f); r != "" {
+			return nil, r
+		}
+		k := canonicalKey(f.Name)
+		h[k] = append(h[k], f.Value)
+	}
+	return h, ""
+}
+
+func parseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// responseFields turns a status and header into the field list of a
+// response HEADERS frame: :status first, names lowercased, and the
+// connection-specific fields HTTP/2 forbids left out (RFC 9113 section
+// 8.2.2). It fails on a field that cannot be sent.
+func appendResponseFields(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, error) {
+	dst = append(dst, hpack.HeaderField{Name: ":status", Value: statusText(status)})
+	return appendFields(dst, h)
+}
+
+// appendFields appends the regular fields of h (response headers or
+// trailers) in wire form.
+func appendFields(dst []hpack.HeaderField, h http.Header) ([]hpack.HeaderField, error) {
+	for k, vv := range h {
+		name := lowerName(k)
+		if connectionSpecific(name) || (name == "te" && !onlyTrailers(vv)) {
+			continue
+		}
+		if !validFieldName(name) {
+			return dst, &fieldError{k}
+		}
+		for _, v := range vv {
+			if !validResponseValue(v) {
+				return dst, &fieldError{k}
+			}
+			dst = append(dst, hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	return dst, nil
+}
+
+func onlyTrailers(vv []string) bool { return len(vv) == 1 && vv[0] == "trailers" }
+
+// validResponseValue is looser than validFieldValue: outbound values may
+// carry surrounding whitespace, as HTTP/1 handlers often do; only the
+// bytes that would corrupt the field are refused.
+func validResponseValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case 0, '\r', '\n':
+			return false
+		}
+	}
+	return true
+}
+
+type fieldError struct{ name string }
+
+func (e *fieldError) Error() string {
+	return "h2server: header field " + strconv.Quote(e.name) + " has an invalid name or value"
+}
+
+// lowerName lowercases a header key, without allocating for the usual
+// canonical keys.
+func lowerName(k string) string {
+	if l, ok := commonLower[k]; ok {
+		return l
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(k)
+		}
+	}
+	return k
+}
+
+var commonLower = func() map[string]string {
+	m := make(map[string]string, len(commonCanonical))
+	for l, k := range commonCanonical {
+		m[k] = l
+	}
+	return m
+}()
+
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 204:
+		return "204"
+	case 404:
+		return "404"
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,90 @@
+package h2server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// clientPreface is what every HTTP/2 client sends first (RFC 9113 section 3.4).
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// http1Body is the body of the 505 an HTTP/1.x client gets.
+const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 prior knowledge " +
+	"(h2c, e.g. curl --http2-prior-knowledge) or over TLS with ALPN h2 (e.g. curl --http2 https://...).\n"
+
+// readPreface reads the client preface under PrefaceTimeout. It runs before
+// we write anything: a prior-knowledge client sends its preface at once, so
+// waiting costs no round trip, and an HTTP/1.1 client then gets a readable
+// 505 instead of a binary SETTINGS frame. bad reports a preface that is
+// neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
+// connection at once.
+func (c *conn) readPreface() (bad bool, err error) {
+	c.br = bufio.NewReaderSize(c.nc, readBufferSize)
+	if d := c.cfg.prefaceTimeout; d > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(d))
+		defer c.nc.SetReadDeadline(time.Time{})
+	}
+	for i := 0; i < len(clientPreface); i++ {
+		b, err := c.br.ReadByte()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.countError("preface_timeout")
+				c.log.Info("h2server: client preface not received in time; closing", "timeout", c.cfg.prefaceTimeout)
+			}
+			return false, err
+		}
+		if b == clientPreface[i] {
+			continue
+		}
+		c.br.UnreadByte()
+		if c.answerHTTP1([]byte(clientPreface[:i])) {
+			return false, errHTTP1
+		}
+		c.countError("invalid_preface")
+		c.log.Info("h2server: invalid client preface")
+		return true, nil
+	}
+	return false, nil
+}
+
+var errHTTP1 = errors.New("h2server: client sent HTTP/1.1 to an HTTP/2-only port (use h2c prior knowledge or TLS with ALPN h2)")
+
+// answerHTTP1 checks whether the connection opened with an HTTP/1.x
+// request line (seen holds the bytes already consumed) and, if so, sends a
+// 505 that says how to connect.
+func (c *conn) answerHTTP1(seen []byte) bool {
+	line := append([]byte(nil), seen...)
+	for len(line) < 8<<10 {
+		b, err := c.br.ReadByte()
+		if err != nil {
+			return false
+		}
+		line = append(line, b)
+		if b == '\n' {
+			break
+		}
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || !bytes.HasPrefix(line[bytes.LastIndexByte(line, ' ')+1:], []byte("HTTP/1.")) {
+		return false
+	}
+	for _, ch := range line[:sp] {
+		if !isLowerTchar[ch|0x20] {
+			return false
+		}
+	}
+	c.countError("http1_request")
+	c.log.Info("h2server: client spoke HTTP/1.x to an HTTP/2-only port; sent 505", "request_line", string(line[:min(len(line), 100)]))
+	if d := c.cfg.writeTimeout; d > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	fmt.Fprintf(c.nc, "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(http1Body), http1Body)
+	closeWrite(c.nc)
+	return true
+}

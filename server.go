@@ -1,0 +1,377 @@
+package h2server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Server serves HTTP/2 on connections it accepts: TLS connections that
+// negotiated "h2" with ALPN, and cleartext connections whose clients use
+// prior knowledge (h2c). The zero value, with a Handler, is ready to use;
+// every limit has a safe default. Fields must not change once serving
+// has started.
+type Server struct {
+	// Handler serves each request stream. Required.
+	Handler Handler
+
+	// TLSConfig is used by ListenAndServeTLS. Its NextProtos gets "h2" if
+	// missing. Default: a config with MinVersion TLS 1.2.
+	TLSConfig *tls.Config
+
+	// MaxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS we
+	// advertise and enforce per connection; a stream beyond it is refused
+	// with RST_STREAM REFUSED_STREAM. Default: 100.
+	MaxConcurrentStreams uint32
+
+	// MaxHeaderListSize caps a request's decoded header list (and its
+	// trailers), counted as RFC 9113 section 6.5.2 does; it is advertised
+	// as SETTINGS_MAX_HEADER_LIST_SIZE. Default: 64 KiB.
+	MaxHeaderListSize uint32
+
+	// MaxReadFrameSize is the SETTINGS_MAX_FRAME_SIZE we advertise and
+	// enforce, between 16384 and 16777215. Default: 16384.
+	MaxReadFrameSize uint32
+
+	// InitialStreamWindowSize is the flow-control window of each stream's
+	// request body: the most a stream buffers before its handler reads.
+	// Between 1 and 2^31-1. Default: 256 KiB.
+	InitialStreamWindowSize int32
+
+	// InitialConnWindowSize is the connection's flow-control window,
+	// between 65535 and 2^31-1. Default: 1 MiB.
+	InitialConnWindowSize int32
+
+	// IdleTimeout closes, with GOAWAY NO_ERROR, a connection that has had
+	// no open stream for this long. Default: 5 minutes; negative disables.
+	IdleTimeout time.Duration
+
+	// PrefaceTimeout bounds the TLS handshake and the arrival of the
+	// client preface. Default: 10 seconds; negative disables.
+	PrefaceTimeout time.Duration
+
+	// SettingsAckTimeout bounds how long the client may take to
+	// acknowledge our SETTINGS before GOAWAY SETTINGS_TIMEOUT. Default:
+	// 10 seconds; negative disables.
+	SettingsAckTimeout time.Duration
+
+	// WriteTimeout bounds each flush of frames to the socket; a peer that
+	// stops reading for this long loses its connection. Default: 30
+	// seconds; negative disables.
+	WriteTimeout time.Duration
+
+	// Logger receives one line per rejected peer, connection error and
+	// handler panic. Default: slog.Default().
+	Logger *slog.Logger
+
+	// countErrorHook, when set, sees the reason token of every rejection.
+	countErrorHook func(reason string)
+
+	mu        sync.Mutex
+	cfg       *config                   // guarded by mu: built by the first Serve or ServeConn
+	listeners map[net.Listener]struct{} // guarded by mu
+	conns     map[*conn]struct{}        // guarded by mu
+	closing   bool                      // guarded by mu: Shutdown or Close was called
+	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
+}
+
+// config is the validated, defaulted form of a Server's fields, fixed for
+// the server's life.
+type config struct {
+	handler               Handler
+	logger                *slog.Logger
+	maxConcurrentStreams  uint32
+	maxHeaderListSize     uint32
+	maxReadFrameSize      uint32
+	initialStreamWindow   int32
+	initialConnWindow     int32
+	idleTimeout           time.Duration
+	prefaceTimeout        time.Duration
+	settingsAckTimeout    time.Duration
+	writeTimeout          time.Duration
+	shutdownPingTimeout   time.Duration
+	maxContinuationFrames int
+	maxHeaderBlockBytes   int
+}
+
+// readBufferSize is the size of each connection's read buffer.
+const readBufferSize = 8 << 10
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// timeout maps a configured duration to its effective value: zero takes
+// the default, negative disables (0).
+func timeout(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+func (s *Server) buildConfig() (*config, error) {
+	if s.Handler == nil {
+		return nil, errors.New("h2server: Server.Handler is nil")
+	}
+	c := &config{
+		handler:              s.Handler,
+		logger:               orDefault(s.Logger, slog.Default()),
+		maxConcurrentStreams: orDefault(s.MaxConcurrentStreams, 100),
+		maxHeaderListSize:    orDefault(s.MaxHeaderListSize, 64<<10),
+		maxReadFrameSize:     orDefault(s.MaxReadFrameSize, 16384),
+		initialStreamWindow:  orDefault(s.InitialStreamWindowSize, 256<<10),
+		initialConnWindow:    orDefault(s.InitialConnWindowSize, 1<<20),
+		idleTimeout:          timeout(s.IdleTimeout, 5*time.Minute),
+		prefaceTimeout:       timeout(s.PrefaceTimeout, 10*time.Second),
+		settingsAckTimeout:   timeout(s.SettingsAckTimeout, 10*time.Second),
+		writeTimeout:         timeout(s.WriteTimeout, 30*time.Second),
+		shutdownPingTimeout:  time.Second,
+	}
+	if c.maxReadFrameSize < 16384 || c.maxReadFrameSize > 1<<24-1 {
+		return nil, fmt.Errorf("h2server: MaxReadFrameSize %d is outside [16384, 16777215] (RFC 9113 section 6.5.2)", c.maxReadFrameSize)
+	}
+	if c.initialStreamWindow < 1 {
+		return nil, fmt.Errorf("h2server: InitialStreamWindowSize %d must be between 1 and 2^31-1", c.initialStreamWindow)
+	}
+	if c.initialConnWindow < 65535 {
+		return nil, fmt.Errorf("h2server: InitialConnWindowSize %d must be between 65535 and 2^31-1 (a connection window can only grow)", c.initialConnWindow)
+	}
+	if c.maxHeaderListSize < 1024 {
+		return nil, fmt.Errorf("h2server: MaxHeaderListSize %d is below 1024, too small for ordinary requests", c.maxHeaderListSize)
+	}
+	// A header block's encoded size stays near its decoded size, and a
+	// legitimate client needs only a few CONTINUATION frames for it.
+	c.maxHeaderBlockBytes = 2*int(c.maxHeaderListSize) + 16<<10
+	c.maxContinuationFrames = c.maxHeaderBlockBytes/int(16384) + 8
+	return c, nil
+}
+
+// config validates the fields once; later calls return the same result.
+func (s *Server) config() (*config, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg != nil {
+		return s.cfg, nil
+	}
+	cfg, err := s.buildConfig()
+	if err != nil {
+		return nil, err
+	}
+	s.cfg = cfg
+	return cfg, nil
+}
+
+// Serve accepts connections on l and serves each on its own goroutine. A
+// listener that yields *tls.Conn (such as one from tls.NewListener, whose
+// config lists "h2" in NextProtos) serves HTTP/2 over TLS and closes
+// connections that did not negotiate h2; any other listener serves h2c
+// with prior knowledge. Serve returns ErrServerClosed after Shutdown or
+// Close, and the configuration error, if any, at once.
+func (s *Server) Serve(l net.Listener) error {
+	cfg, err := s.config()
+	if err != nil {
+		return err
+	}
+	if !s.trackListener(l, true) {
+		return ErrServerClosed
+	}
+	defer s.trackListener(l, false)
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				cfg.logger.Warn("h2server: accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newConn(s, nc, cfg)
+		if !s.track(c) {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+// ServeConn serves one already accepted connection on the calling
+// goroutine and returns when it closes. A *tls.Conn must negotiate h2;
+// anything else is served as h2c with prior knowledge.
+func (s *Server) ServeConn(nc net.Conn) error {
+	cfg, err := s.config()
+	if err != nil {
+		return err
+	}
+	c := newConn(s, nc, cfg)
+	if !s.track(c) {
+		nc.Close()
+		return ErrServerClosed
+	}
+	return c.serve()
+}
+
+// ListenAndServe listens on the TCP address addr and serves h2c (HTTP/2
+// over cleartext TCP, prior knowledge).
+func (s *Server) ListenAndServe(addr string) error {
+	if _, err := s.config(); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// ListenAndServeTLS listens on the TCP address addr and serves HTTP/2
+// over TLS. certFile and keyFile may be empty when TLSConfig already holds
+// certificates.
+func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
+	if _, err := s.config(); err != nil {
+		return err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.TLSConfig != nil {
+		tc = s.TLSConfig.Clone()
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("h2server: loading TLS key pair: %w", err)
+		}
+		tc.Certificates = append(tc.Certificates, cert)
+	}
+	if len(tc.Certificates) == 0 && tc.GetCertificate == nil && tc.GetConfigForClient == nil {
+		return errors.New("h2server: ListenAndServeTLS needs certFile and keyFile, or certificates in TLSConfig")
+	}
+	if !slices.Contains(tc.NextProtos, "h2") {
+		tc.NextProtos = append([]string{"h2"}, tc.NextProtos...)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(tls.NewListener(l, tc))
+}
+
+// Shutdown stops the server gracefully: listeners close, every connection
+// gets GOAWAY (RFC 9113 section 6.8: first with stream ID 2^31-1 and a
+// PING, then with the last stream the client opened), streams already
+// admitted run to completion, and connections close as they become idle.
+// If ctx ends first, the remaining connections are closed and ctx's error
+// is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+		if len(s.conns) == 0 {
+			close(s.drained)
+		}
+	}
+	drained := s.drained
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once, without
+// GOAWAY. Handlers see their streams fail.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) trackListener(l net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, l)
+		return true
+	}
+	if s.closing {
+		return false
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[l] = struct{}{}
+	return true
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.drained != nil {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}

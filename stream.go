@@ -1,0 +1,452 @@
+package h2server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// Handler serves the requests of one HTTP/2 connection, one call per
+// stream, each on its own goroutine.
+type Handler interface {
+	ServeStream(st *Stream)
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(st *Stream)
+
+// ServeStream calls f(st).
+func (f HandlerFunc) ServeStream(st *Stream) { f(st) }
+
+const (
+	// sendBufferSize is the per-stream write quota: Write blocks while this
+	// much response body waits for the writer, so a handler that outruns
+	// its client holds a bounded amount of memory.
+	sendBufferSize = 64 << 10
+	// writeThreshold is how much Write buffers before it hands the stream
+	// to the writer without an explicit Flush: one full DATA frame.
+	writeThreshold = chunkSize
+)
+
+// Stream is one request and its response. A handler reads the request
+// body with Read and writes the response with WriteHeaders, Write and
+// Close or WriteTrailers. The receive and send sides are independent: a
+// handler may read and write at the same time, from one goroutine or two,
+// and either side may finish first.
+//
+// Reads may not be called concurrently with other reads, nor writes with
+// other writes; a read and a write may run at the same time.
+type Stream struct {
+	c   *conn
+	id  uint32
+	req Request
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	state streamState // guarded by c.mu
+
+	// The receive side: the reader appends, the handler consumes.
+	rmu          sync.Mutex
+	rbuf         dataBuffer    // guarded by rmu
+	rflow        inflow        // guarded by rmu: our window for this stream
+	rerr         error         // guarded by rmu: io.EOF after END_STREAM, or why reading stopped
+	trailers     http.Header   // guarded by rmu; set before rerr becomes io.EOF
+	recvd        int64         // guarded by rmu: DATA payload bytes received
+	rdeadline    deadline      // guarded by rmu
+	rwake        chan struct{} // one slot: data or an error arrived, or the deadline passed
+	readCanceled bool          // guarded by rmu
+
+	// The send side: the handler fills, the writer drains.
+	smu         sync.Mutex
+	sbuf        dataBuffer            // guarded by smu; only the writer consumes or resets it
+	heads       [][]hpack.HeaderField // guarded by smu: header blocks not yet written, in order
+	sentFinal   bool                  // guarded by smu: the final response head was produced
+	sendEnd     bool                  // guarded by smu: the handler ended the send side
+	trailersOut []hpack.HeaderField   // guarded by smu
+	ended       bool                  // guarded by smu: the writer wrote END_STREAM
+	serr        error                 // guarded by smu: why writes fail (reset, connection gone)
+	queued      bool                  // guarded by smu: the writer holds or will receive this stream
+	rstAfterEnd bool                  // guarded by smu: reset once END_STREAM is out (unread request body)
+	rstCode     ErrCode               // guarded by smu: the code for rstAfterEnd
+	sdeadline   deadline              // guarded by smu
+	swake       chan struct{}         // one slot: the writer drained data, or the stream failed
+
+	// Owned by the writer goroutine.
+	sendWindow outflow // what the peer lets us send on this stream
+	blocked    bool    // parked until a WINDOW_UPDATE
+}
+
+// ID returns the stream identifier.
+func (st *Stream) ID() uint32 { return st.id }
+
+// Request returns the request head.
+func (st *Stream) Request() *Request { return &st.req }
+
+// Context returns a context cancelled when the stream is reset by either
+// side, when the connection is lost or excludes the stream with GOAWAY,
+// and when the handler returns. context.Cause tells which.
+func (st *Stream) Context() context.Context { return st.ctx }
+
+// Read reads the request body. It returns io.EOF once the client ended
+// the stream and every byte was read, and a *StreamError if the stream
+// was reset.
+func (st *Stream) Read(p []byte) (int, error) {
+	for {
+		st.rmu.Lock()
+		if st.rbuf.Len() > 0 {
+			n := st.rbuf.Read(p)
+			var incr uint32
+			if st.rerr == nil {
+				incr = st.rflow.give(n, st.c.streamUpdateThreshold)
+			}
+			st.rmu.Unlock()
+			if incr > 0 {
+				st.c.wq.push(writeItem{kind: itemWindowUpdate, id: st.id, n: incr})
+			}
+			return n, nil
+		}
+		err := st.rerr
+		if err == nil && len(p) == 0 {
+			st.rmu.Unlock()
+			return 0, nil
+		}
+		if err == nil && st.rdeadline.expired() {
+			err = os.ErrDeadlineExceeded
+		}
+		st.rmu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		<-st.rwake
+	}
+}
+
+// Trailers returns the request trailers, once Read has returned io.EOF;
+// nil if the client sent none.
+func (st *Stream) Trailers() http.Header {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	return st.trailers
+}
+
+// WriteHeaders sends a response head. Informational (1xx) heads may be
+// sent any number of times and go out at once; the final head is sent
+// once, and is held, like the body, until Flush, a full frame of body, or
+// the end of the response, so that small responses leave in one write.
+func (st *Stream) WriteHeaders(status int, header http.Header) error {
+	if status < 100 || status > 999 || status == http.StatusSwitchingProtocols {
+		return fmt.Errorf("h2server: invalid response status %d", status)
+	}
+	fields, err := appendResponseFields(nil, status, header)
+	if err != nil {
+		return err
+	}
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if err := st.sendErrLocked(); err != nil {
+		return err
+	}
+	if st.sentFinal {
+		return errors.New("h2server: WriteHeaders called after the final response head")
+	}
+	st.heads = append(st.heads, fields)
+	if status < 200 {
+		st.notifyLocked()
+		return nil
+	}
+	st.sentFinal = true
+	return nil
+}
+
+// sendErrLocked reports why the send side cannot take more.
+func (st *Stream) sendErrLocked() error {
+	if st.serr != nil {
+		return st.serr
+	}
+	if st.sendEnd {
+		return errSendClosed
+	}
+	return nil
+}
+
+// ensureHeadLocked supplies the default 200 head when the handler writes
+// or ends the response without one.
+func (st *Stream) ensureHeadLocked() {
+	if !st.sentFinal {
+		st.sentFinal = true
+		st.heads = append(st.heads, []hpack.HeaderField{{Name: ":status", Value: "200"}})
+	}
+}
+
+// Write writes response body bytes, sending a 200 head first if none was
+// written. It copies p and returns once the bytes are queued; while a
+// full write quota waits for the client, it blocks (backpressure).
+func (st *Stream) Write(p []byte) (int, error) {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if err := st.sendErrLocked(); err != nil {
+		return 0, err
+	}
+	st.ensureHeadLocked()
+	total := 0
+	for len(p) > 0 {
+		if err := st.sendErrLocked(); err != nil {
+			return total, err
+		}
+		space := sendBufferSize - st.sbuf.Len()
+		if space <= 0 {
+			if st.sdeadline.expired() {
+				return total, os.ErrDeadlineExceeded
+			}
+			st.notifyLocked()
+			st.smu.Unlock()
+			<-st.swake
+			st.smu.Lock()
+			continue
+		}
+		n := min(space, len(p))
+		st.sbuf.Write(p[:n])
+		p = p[n:]
+		total += n
+	}
+	if st.sbuf.Len() >= writeThreshold {
+		st.notifyLocked()
+	}
+	return total, nil
+}
+
+// Flush hands the response head and buffered body to the connection's
+// writer now, rather than when a frame's worth has accumulated.
+func (st *Stream) Flush() error {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if st.serr != nil {
+		return st.serr
+	}
+	if len(st.heads) > 0 || st.sbuf.Len() > 0 {
+		st.notifyLocked()
+	}
+	return nil
+}
+
+// WriteTrailers ends the response with a trailer block. It sends the
+// default 200 head first if none was written.
+func (st *Stream) WriteTrailers(trailers http.Header) error {
+	fields, err := appendFields(nil, trailers)
+	if err != nil {
+		return err
+	}
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if err := st.sendErrLocked(); err != nil {
+		return err
+	}
+	st.ensureHeadLocked()
+	st.trailersOut = fields
+	st.sendEnd = true
+	st.notifyLocked()
+	return nil
+}
+
+// Close ends the response (END_STREAM) once the buffered body is sent.
+// Only the send side closes: the request body can still be read. Close
+// after the response ended is a no-op.
+func (st *Stream) Close() error {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if st.serr != nil {
+		return st.serr
+	}
+	if st.sendEnd {
+		return nil
+	}
+	st.ensureHeadLocked()
+	st.sendEnd = true
+	st.notifyLocked()
+	return nil
+}
+
+// CancelRead tells the server the handler will read no more of the
+// request body. Buffered and later DATA is discarded and Read fails.
+// HTTP/2 cannot stop only the client's half, so once the response is
+// complete the stream is reset with code (RFC 9113 section 8.1 suggests
+// ErrCodeNo for a complete response).
+func (st *Stream) CancelRead(code ErrCode) {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if !st.stopReading(errReadCanceled) {
+		return
+	}
+	st.resetAfterEndLocked(code)
+}
+
+// stopReading ends the receive side locally; it reports false when the
+// client had already finished or the stream failed.
+func (st *Stream) stopReading(why error) bool {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	if st.rerr != nil {
+		return false
+	}
+	st.rerr = why
+	st.readCanceled = true
+	st.rbuf.reset()
+	wake(st.rwake)
+	return true
+}
+
+// resetAfterEndLocked arranges RST_STREAM code once END_STREAM is written,
+// or at once if it already was.
+func (st *Stream) resetAfterEndLocked(code ErrCode) {
+	if st.serr != nil {
+		return
+	}
+	if st.ended {
+		st.c.wq.push(writeItem{kind: itemReset, st: st, id: st.id, code: code})
+		return
+	}
+	st.rstAfterEnd, st.rstCode = true, code
+	st.notifyLocked()
+}
+
+// Reset abandons the stream in both directions with RST_STREAM code. The
+// handler's context is cancelled, and Read and Write fail.
+func (st *Stream) Reset(code ErrCode) {
+	err := &StreamError{StreamID: st.id, Code: code}
+	if st.fail(err) {
+		st.c.wq.push(writeItem{kind: itemReset, st: st, id: st.id, code: code})
+	}
+}
+
+// fail ends both sides of the stream with err: buffered request body is
+// dropped, blocked reads and writes return, the context is cancelled. It
+// reports false if the stream had already failed. The writer is told so
+// that it drops the buffered response body.
+func (st *Stream) fail(err error) bool {
+	st.smu.Lock()
+	if st.serr != nil {
+		st.smu.Unlock()
+		return false
+	}
+	st.serr = err
+	st.heads, st.trailersOut = nil, nil
+	wake(st.swake)
+	st.notifyLocked()
+	st.rmu.Lock()
+	st.rerr = err
+	st.rbuf.reset()
+	wake(st.rwake)
+	st.rmu.Unlock()
+	st.smu.Unlock()
+	st.cancel(err)
+	return true
+}
+
+// SetReadDeadline sets when a blocked Read gives up with
+// os.ErrDeadlineExceeded. A zero time means no deadline.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	st.rdeadline.set(t, st.rwake)
+	return nil
+}
+
+// SetWriteDeadline sets when a Write blocked on the client's flow control
+// gives up with os.ErrDeadlineExceeded. A zero time means no deadline.
+func (st *Stream) SetWriteDeadline(t time.Time) error {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	st.sdeadline.set(t, st.swake)
+	return nil
+}
+
+// notifyLocked hands the stream to the writer unless it already has it.
+func (st *Stream) notifyLocked() {
+	if !st.queued {
+		st.queued = true
+		st.c.wq.push(writeItem{kind: itemStream, st: st})
+	}
+}
+
+// finish runs when the handler returns: it ends a response the handler
+// left open, stops reading a body nobody will read (RST_STREAM NO_ERROR
+// after the response, RFC 9113 section 8.1), and cancels the context.
+func (st *Stream) finish() {
+	st.smu.Lock()
+	if st.serr == nil {
+		if !st.sendEnd {
+			st.ensureHeadLocked()
+			st.sendEnd = true
+			st.notifyLocked()
+		}
+		if st.stopReading(errHandlerDone) {
+			st.resetAfterEndLocked(ErrCodeNo)
+		}
+	}
+	st.smu.Unlock()
+	st.cancel(errHandlerDone)
+	st.rmu.Lock()
+	st.rbuf.reset() // a body the handler left unread
+	// Drop deadline timers so an abandoned deadline cannot outlive us.
+	st.rdeadline.set(time.Time{}, nil)
+	st.rmu.Unlock()
+	st.smu.Lock()
+	st.sdeadline.set(time.Time{}, nil)
+	st.smu.Unlock()
+}
+
+// deliver appends DATA from the reader; the caller checked flow control.
+func (st *Stream) deliver(p []byte, endStream bool, trailers http.Header) {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	if st.rerr != nil {
+		return // reading stopped: the bytes are dropped
+	}
+	st.rbuf.Write(p)
+	if endStream {
+		st.trailers = trailers
+		st.rerr = io.EOF
+	}
+	wake(st.rwake)
+}
+
+// wake fills a one-slot wake-up channel without blocking.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// deadline is a Read or Write deadline: a time and a timer that wakes the
+// blocked side when it passes. Its owner's mutex guards it.
+type deadline struct {
+	t     time.Time
+	timer *time.Timer
+}
+
+func (d *deadline) expired() bool { return !d.t.IsZero() && !time.Now().Before(d.t) }
+
+func (d *deadline) set(t time.Time, ch chan struct{}) {
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.t = t
+	if t.IsZero() || ch == nil {
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		d.timer = time.AfterFunc(dur, func() { wake(ch) })
+	} else {
+		wake(ch)
+	}
+}

@@ -1,0 +1,403 @@
+package h2server
+
+import (
+	"bufio"
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The life of a response
+//
+// A handler's WriteHeaders and Write fill the stream's send side (heads
+// and sbuf) under the stream's smu, and Flush, a full frame of body, or the
+// end of the response hands the stream to the writer by pushing one
+// itemStream onto the connection's writeQueue; a stream already with the
+// writer is not pushed again, so a handler writing in a loop costs no
+// channel operation per Write. The writer drains the queue: control frames
+// are written at once, streams join a ready ring. It then serves the ring
+// round-robin, one DATA frame per stream per turn, each frame bounded by
+// the stream's window, the connection's window and the peer's
+// MAX_FRAME_SIZE. A stream out of stream window is parked until the peer's
+// WINDOW_UPDATE; when the connection window is spent the ring waits whole.
+// Frames accumulate in a bufio.Writer that is flushed once, when the writer
+// runs out of work: one syscall for many frames.
+
+// itemKind says what a writeItem asks of the writer.
+type itemKind uint8
+
+const (
+	itemStream       itemKind = iota // st has heads, data, an end, or a failure to act on
+	itemSettings                     // our SETTINGS (and connection WINDOW_UPDATE) at the start
+	itemPeerSettings                 // apply the peer's SETTINGS, then ACK them
+	itemPing                         // PING with data
+	itemPingAck                      // PING ACK with data
+	itemWindowUpdate                 // WINDOW_UPDATE n for stream id (0: connection): window we give back
+	itemPeerWindow                   // the peer's WINDOW_UPDATE n for st (nil: connection)
+	itemReset                        // RST_STREAM code on stream id (st when it is still known)
+	itemGoAway                       // GOAWAY id, code, debug
+	itemClose                        // flush, then half-close the transport
+)
+
+// writeItem is one instruction to the writer. It is passed by value so
+// that queueing costs no allocation once the queue's slice has grown.
+type writeItem struct {
+	kind     itemKind
+	st       *Stream
+	id       uint32
+	n        uint32
+	code     ErrCode
+	data     [8]byte
+	debug    string
+	settings []http2.Setting
+	streams  []*Stream // with itemPeerSettings: open streams when INITIAL_WINDOW_SIZE changed
+}
+
+// writeQueue is the writer's inbox: a mutex-guarded slice and a one-slot
+// wake-up channel. Any goroutine may push; only the writer drains.
+type writeQueue struct {
+	mu    sync.Mutex
+	items []writeItem // guarded by mu
+	ctrl  int         // guarded by mu: queued items other than itemStream
+	wake  chan struct{}
+	n     atomic.Int32 // len(items), readable without mu
+}
+
+func (q *writeQueue) push(it writeItem) {
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	if it.kind != itemStream {
+		q.ctrl++
+	}
+	q.n.Store(int32(len(q.items)))
+	q.mu.Unlock()
+	wake(q.wake)
+}
+
+// controlQueued returns how many control items wait; the reader uses it
+// to stop feeding a writer that cannot keep up.
+func (q *writeQueue) controlQueued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ctrl
+}
+
+// swap hands the queued items to the writer in exchange for an empty
+// slice, so the writer processes them without holding mu.
+func (q *writeQueue) swap(spare []writeItem) []writeItem {
+	q.mu.Lock()
+	items := q.items
+	q.items = spare[:0]
+	q.ctrl = 0
+	q.n.Store(0)
+	q.mu.Unlock()
+	return items
+}
+
+// writer is the connection's only socket writer. Every field is owned by
+// the writer goroutine.
+type writer struct {
+	c    *conn
+	bw   *bufio.Writer
+	fr   *http2.Framer
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+
+	maxFrameSize uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
+	window       outflow // the connection's send window
+	ready        []*Stream
+	spare        []writeItem
+	err          error // the first write error; after it, nothing is written
+	closing      bool  // itemClose seen
+}
+
+func newWriter(c *conn) *writer {
+	w := &writer{c: c, maxFrameSize: 16384, window: 65535}
+	w.bw = bufio.NewWriterSize(c.nc, 32<<10)
+	w.fr = http2.NewFramer(w.bw, nil)
+	w.henc = hpack.NewEncoder(&w.hbuf)
+	return w
+}
+
+func (w *writer) run() {
+	defer close(w.c.writerDone)
+	q := &w.c.wq
+	for {
+		if q.n.Load() > 0 {
+			items := q.swap(w.spare)
+			for i := range items {
+				w.handle(&items[i])
+				items[i] = writeItem{}
+			}
+			w.spare = items
+			if w.closing {
+				return
+			}
+			continue
+		}
+		if w.writeRound() {
+			continue
+		}
+		w.flush()
+		select {
+		case <-q.wake:
+		case <-w.c.done:
+			return
+		}
+	}
+}
+
+func (w *writer) flush() {
+	if w.err != nil || w.bw.Buffered() == 0 {
+		return
+	}
+	if d := w.c.cfg.writeTimeout; d > 0 {
+		w.c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
+	w.check(w.bw.Flush())
+}
+
+// check records a write error; the first one closes the transport so that
+// the reader stops too.
+func (w *writer) check(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+		w.c.nc.Close()
+	}
+}
+
+func (w *writer) handle(it *writeItem) {
+	switch it.kind {
+	case itemStream:
+		w.ready = append(w.ready, it.st)
+	case itemSettings:
+		w.check(w.fr.WriteSettings(it.settings...))
+		if it.n > 0 {
+			w.check(w.fr.WriteWindowUpdate(0, it.n))
+		}
+	case itemPeerSettings:
+		w.applySettings(it)
+	case itemPing:
+		w.check(w.fr.WritePing(false, it.data))
+	case itemPingAck:
+		w.check(w.fr.WritePing(true, it.data))
+	case itemWindowUpdate:
+		w.check(w.fr.WriteWindowUpdate(it.id, it.n))
+	case itemPeerWindow:
+		w.peerWindowUpdate(it.st, it.n)
+	case itemReset:
+		if it.st == nil || w.c.streamReset(it.st) {
+			w.check(w.fr.WriteRSTStream(it.id, http2.ErrCode(it.code)))
+		}
+	case itemGoAway:
+		w.check(w.fr.WriteGoAway(it.id, http2.ErrCode(it.code), []byte(it.debug)))
+	case itemClose:
+		w.closing = true
+		w.flush()
+		closeWrite(w.c.nc)
+	}
+}
+
+// applySettings applies the peer's SETTINGS in order, as RFC 9113 section
+// 6.5.3 requires, then acknowledges them.
+func (w *writer) applySettings(it *writeItem) {
+	for _, s := range it.settings {
+		switch s.ID {
+		case http2.SettingHeaderTableSize:
+			w.henc.SetMaxDynamicTableSizeLimit(s.Val)
+		case http2.SettingMaxFrameSize:
+			w.maxFrameSize = s.Val
+		case http2.SettingInitialWindowSize:
+			// Section 6.9.2: the change applies to every open stream's
+			// window, which may go negative; a window pushed past 2^31-1
+			// is a connection FLOW_CONTROL_ERROR. it.n carries the
+			// previous value.
+			delta := int64(s.Val) - int64(it.n)
+			it.n = s.Val
+			for _, st := range it.streams {
+				if !st.sendWindow.add(delta) {
+					w.c.connFailed(connError{ErrCodeFlowControl, "initial_window_overflow"})
+					return
+				}
+				if delta > 0 && st.blocked {
+					st.blocked = false
+					w.ready = append(w.ready, st)
+				}
+			}
+		}
+	}
+	w.check(w.fr.WriteSettingsAck())
+}
+
+func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
+	if st == nil {
+		if !w.window.add(int64(n)) {
+			w.c.connFailed(connError{ErrCodeFlowControl, "conn_window_overflow"})
+		}
+		return
+	}
+	if !st.sendWindow.add(int64(n)) {
+		// Section 6.9.1: a stream window past 2^31-1 is a stream error.
+		if st.fail(&StreamError{StreamID: st.id, Code: ErrCodeFlowControl}) {
+			w.c.logStreamError(st.id, ErrCodeFlowControl, "stream_window_overflow")
+			w.handle(&writeItem{kind: itemReset, st: st, id: st.id, code: ErrCodeFlowControl})
+		}
+		return
+	}
+	if st.blocked {
+		st.blocked = false
+		w.ready = append(w.ready, st)
+	}
+}
+
+// writeRound gives every ready stream one turn and reports whether any
+// frame was written.
+func (w *writer) writeRound() bool {
+	progress := false
+	n := len(w.ready)
+	for i := 0; i < n && w.err == nil; i++ {
+		st := w.ready[0]
+		w.ready = w.ready[1:]
+		wrote, again := w.writeStream(st)
+		progress = progress || wrote
+		if again {
+			w.ready = append(w.ready, st)
+		}
+		if w.c.wq.n.Load() > 0 {
+			break // control frames go first
+		}
+	}
+	if len(w.ready) == 0 {
+		w.ready = w.ready[:0:0] // let a long ring's backing array go
+	}
+	return progress
+}
+
+// writeStream writes what one stream has ready: its header blocks and at
+// most one DATA frame. It reports whether it wrote a frame and whether the
+// stream should stay in the ring.
+func (w *writer) writeStream(st *Stream) (wrote, again bool) {
+	st.smu.Lock()
+	if st.serr != nil {
+		// Reset or connection gone: drop what the handler buffered.
+		st.sbuf.reset()
+		st.queued = false
+		st.smu.Unlock()
+		return false, false
+	}
+	for len(st.heads) > 0 {
+		fields := st.heads[0]
+		st.heads = st.heads[1:]
+		end := len(st.heads) == 0 && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOut == nil && isFinal(fields)
+		st.smu.Unlock()
+		w.writeHeaders(st.id, fields, end)
+		st.smu.Lock()
+		wrote = true
+		if end {
+			w.endedLocked(st)
+			return true, false
+		}
+	}
+	if n := st.sbuf.Len(); n > 0 {
+		allowed := min(int64(n), int64(st.sendWindow), int64(w.window), int64(w.maxFrameSize))
+		if allowed <= 0 {
+			if st.sendWindow <= 0 {
+				st.blocked = true
+				st.queued = false
+				st.smu.Unlock()
+				return wrote, false
+			}
+			st.smu.Unlock()
+			return wrote, true // the connection window is spent: wait in the ring
+		}
+		p := st.sbuf.peek(int(allowed))
+		end := st.sendEnd && st.trailersOut == nil && len(p) == n
+		st.smu.Unlock()
+		// p stays valid unlocked: only this goroutine consumes sbuf.
+		w.check(w.fr.WriteData(st.id, end, p))
+		st.sendWindow -= outflow(len(p))
+		w.window -= outflow(len(p))
+		st.smu.Lock()
+		st.sbuf.advance(len(p))
+		wake(st.swake)
+		if end {
+			w.endedLocked(st)
+			return true, false
+		}
+		if st.sbuf.Len() > 0 {
+			st.smu.Unlock()
+			return true, true
+		}
+		wrote = true
+	}
+	if st.sendEnd {
+		if st.trailersOut != nil {
+			fields := st.trailersOut
+			st.smu.Unlock()
+			w.writeHeaders(st.id, fields, true)
+			st.smu.Lock()
+		} else {
+			st.smu.Unlock()
+			w.check(w.fr.WriteData(st.id, true, nil))
+			st.smu.Lock()
+		}
+		w.endedLocked(st)
+		return true, false
+	}
+	st.queued = false
+	st.smu.Unlock()
+	return wrote, false
+}
+
+// endedLocked runs after END_STREAM is written, with st.smu held, which it
+// releases.
+func (w *writer) endedLocked(st *Stream) {
+	st.ended = true
+	st.queued = false
+	rst, code := st.rstAfterEnd, st.rstCode
+	st.smu.Unlock()
+	w.c.streamEnded(st)
+	if rst {
+		w.handle(&writeItem{kind: itemReset, st: st, id: st.id, code: code})
+	}
+}
+
+func isFinal(fields []hpack.HeaderField) bool {
+	s := fields[0].Value
+	return len(s) != 3 || s[0] != '1'
+}
+
+// writeHeaders encodes a header block, in wire order as HPACK requires,
+// and writes it as HEADERS plus as many CONTINUATION frames as the peer's
+// MAX_FRAME_SIZE demands.
+func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream bool) {
+	w.hbuf.Reset()
+	for _, f := range fields {
+		w.henc.WriteField(f)
+	}
+	block := w.hbuf.Bytes()
+	max := int(w.maxFrameSize)
+	first := block
+	if len(first) > max {
+		first = first[:max]
+	}
+	block = block[len(first):]
+	w.check(w.fr.WriteHeaders(http2.HeadersFrameParam{
+		StreamID:      id,
+		BlockFragment: first,
+		EndStream:     endStream,
+		EndHeaders:    len(block) == 0,
+	}))
+	for len(block) > 0 {
+		frag := block
+		if len(frag) > max {
+			frag = frag[:max]
+		}
+		block = block[len(frag):]
+		w.check(w.fr.WriteContinuation(id, len(block) == 0, frag))
+	}
+}
