@@ -130,6 +130,12 @@ func (c *conn) serve() error {
 		c.drain()
 		return nil
 	}
+	c.mu.Lock()
+	closing := c.closeQueued
+	c.mu.Unlock()
+	if closing || errors.Is(err, io.EOF) {
+		return nil // we hung up, or the client did: a normal end
+	}
 	return err
 }
 
@@ -413,11 +419,7 @@ func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 	}
 	// The client opens no more streams; the ones it has finish, then we close.
 	c.mu.Lock()
-	if !c.goingAway {
-		c.goingAway = true
-		c.goAwayID = c.lastStreamID
-	}
-	c.maybeCloseLocked()
+	c.goAwayLocked()
 	c.mu.Unlock()
 	return nil
 }

@@ -3,6 +3,7 @@ package h2server
 import (
 	"bufio"
 	"bytes"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,7 @@ func newWriter(c *conn) *writer {
 func (w *writer) run() {
 	defer close(w.c.writerDone)
 	q := &w.c.wq
+	yielded := false
 	for {
 		if q.n.Load() > 0 {
 			items := q.swap(w.spare)
@@ -142,6 +144,15 @@ func (w *writer) run() {
 		if w.writeRound() {
 			continue
 		}
+		if !yielded && w.bw.Buffered() > 0 && w.bw.Available() > 0 {
+			// Out of work with a partial batch: let handlers that are
+			// about to queue a response run first, so that many small
+			// responses share one write.
+			yielded = true
+			runtime.Gosched()
+			continue
+		}
+		yielded = false
 		w.flush()
 		select {
 		case <-q.wake:
