@@ -770,9 +770,8 @@ func (c *conn) streamFailed(se streamError) {
 		c.wq.push(writeItem{kind: itemReset, id: se.StreamID, code: se.Code})
 		return
 	}
-	if st.fail(&StreamError{StreamID: se.StreamID, Code: se.Code, Cause: errors.New(se.Reason)}) {
-		c.wq.push(writeItem{kind: itemReset, st: st, id: se.StreamID, code: se.Code})
-	}
+	st.fail(&StreamError{StreamID: se.StreamID, Code: se.Code, Cause: errors.New(se.Reason)})
+	c.wq.push(writeItem{kind: itemReset, st: st, id: se.StreamID, code: se.Code, always: true})
 }
 
 func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {

@@ -56,6 +56,7 @@ type writeItem struct {
 	debug    string
 	settings []http2.Setting
 	streams  []*Stream // with itemPeerSettings: open streams when INITIAL_WINDOW_SIZE changed
+	always   bool      // with itemReset: write it even if the stream closed meanwhile
 }
 
 // writeQueue is the writer's inbox: a mutex-guarded slice and a one-slot
@@ -201,7 +202,9 @@ func (w *writer) handle(it *writeItem) {
 	case itemPeerWindow:
 		w.peerWindowUpdate(it.st, it.n)
 	case itemReset:
-		if it.st == nil || w.c.streamReset(it.st) {
+		// A reset the reader ordered answers a frame the peer sent, and
+		// goes out even if our END_STREAM closed the stream meanwhile.
+		if closing := it.st == nil || w.c.streamReset(it.st); closing || it.always {
 			w.check(w.fr.WriteRSTStream(it.id, http2.ErrCode(it.code)))
 		}
 	case itemGoAway:
