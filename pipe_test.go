@@ -27,6 +27,7 @@ type pipeBuf struct {
 	buf      bytes.Buffer
 	eof      bool // the writer closed: reads drain buf, then io.EOF
 	broken   bool // the reader closed: writes fail
+	stalled  bool // writes wait, as if the reader's window were full
 	deadline time.Time
 	timer    *time.Timer
 }
@@ -75,6 +76,9 @@ func (c *pipeConn) Write(p []byte) (int, error) {
 	b := c.w
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for b.stalled && !b.broken && !b.eof {
+		b.cond.Wait()
+	}
 	if b.broken || b.eof {
 		return 0, net.ErrClosed
 	}
@@ -82,6 +86,15 @@ func (c *pipeConn) Write(p []byte) (int, error) {
 	b.buf.Write(p)
 	b.cond.Broadcast()
 	return len(p), nil
+}
+
+// stallWrites makes writes on this end wait (a peer that stops reading)
+// until called again with false.
+func (c *pipeConn) stallWrites(on bool) {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	c.w.stalled = on
+	c.w.cond.Broadcast()
 }
 
 // buffered reports how many bytes wait to be read on this end.

@@ -66,6 +66,37 @@ type Server struct {
 	// seconds; negative disables.
 	WriteTimeout time.Duration
 
+	// MaxGlitchesPerMinute is each connection's budget of "glitches":
+	// frames that cost the server work but move no request forward, such
+	// as streams the client resets right after opening them (rapid
+	// reset), frames that make us reset a stream (MadeYouReset), empty
+	// DATA or CONTINUATION frames, PRIORITY and unknown frames. It is a
+	// token bucket that holds and refills this many per minute; a
+	// connection that empties it gets GOAWAY ENHANCE_YOUR_CALM. Default:
+	// 1000.
+	MaxGlitchesPerMinute int
+
+	// MaxQueuedControlFrames bounds the frames that answer the peer (PING
+	// and SETTINGS acknowledgements, resets) waiting to be written. Past
+	// it the connection stops reading until the peer reads what it was
+	// sent. Default: 1000.
+	MaxQueuedControlFrames int
+
+	// MaxContinuationFrames caps the CONTINUATION frames of one header
+	// block; their total size is capped at twice MaxHeaderListSize plus
+	// 16 KiB. Past either, GOAWAY ENHANCE_YOUR_CALM. Default: 32.
+	MaxContinuationFrames int
+
+	// MaxSettingsPerFrame caps the parameters in one SETTINGS frame;
+	// more is GOAWAY ENHANCE_YOUR_CALM. Default: 32.
+	MaxSettingsPerFrame int
+
+	// StallTimeout resets a stream (RST_STREAM CANCEL) whose handler has
+	// waited this long to write while the client's flow-control window
+	// stays closed. A stream with a closed window holds no response
+	// body in memory meanwhile. Default: 30 seconds; negative disables.
+	StallTimeout time.Duration
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -84,20 +115,25 @@ type Server struct {
 // config is the validated, defaulted form of a Server's fields, fixed for
 // the server's life.
 type config struct {
-	handler               Handler
-	logger                *slog.Logger
-	maxConcurrentStreams  uint32
-	maxHeaderListSize     uint32
-	maxReadFrameSize      uint32
-	initialStreamWindow   int32
-	initialConnWindow     int32
-	idleTimeout           time.Duration
-	prefaceTimeout        time.Duration
-	settingsAckTimeout    time.Duration
-	writeTimeout          time.Duration
-	shutdownPingTimeout   time.Duration
-	maxContinuationFrames int
-	maxHeaderBlockBytes   int
+	handler                Handler
+	logger                 *slog.Logger
+	maxConcurrentStreams   uint32
+	maxHeaderListSize      uint32
+	maxReadFrameSize       uint32
+	initialStreamWindow    int32
+	initialConnWindow      int32
+	idleTimeout            time.Duration
+	prefaceTimeout         time.Duration
+	settingsAckTimeout     time.Duration
+	writeTimeout           time.Duration
+	shutdownPingTimeout    time.Duration
+	maxContinuationFrames  int
+	maxHeaderBlockBytes    int
+	maxGlitchesPerMinute   int
+	maxQueuedControlFrames int
+	maxSettingsPerFrame    int
+	maxPendingHandlers     int
+	stallTimeout           time.Duration
 }
 
 // readBufferSize is the size of each connection's read buffer.
@@ -128,19 +164,35 @@ func (s *Server) buildConfig() (*config, error) {
 		return nil, errors.New("h2server: Server.Handler is nil")
 	}
 	c := &config{
-		handler:              s.Handler,
-		logger:               orDefault(s.Logger, slog.Default()),
-		maxConcurrentStreams: orDefault(s.MaxConcurrentStreams, 100),
-		maxHeaderListSize:    orDefault(s.MaxHeaderListSize, 64<<10),
-		maxReadFrameSize:     orDefault(s.MaxReadFrameSize, 16384),
-		initialStreamWindow:  orDefault(s.InitialStreamWindowSize, 256<<10),
-		initialConnWindow:    orDefault(s.InitialConnWindowSize, 1<<20),
-		idleTimeout:          timeout(s.IdleTimeout, 5*time.Minute),
-		prefaceTimeout:       timeout(s.PrefaceTimeout, 10*time.Second),
-		settingsAckTimeout:   timeout(s.SettingsAckTimeout, 10*time.Second),
-		writeTimeout:         timeout(s.WriteTimeout, 30*time.Second),
-		shutdownPingTimeout:  time.Second,
+		handler:                s.Handler,
+		logger:                 orDefault(s.Logger, slog.Default()),
+		maxConcurrentStreams:   orDefault(s.MaxConcurrentStreams, 100),
+		maxHeaderListSize:      orDefault(s.MaxHeaderListSize, 64<<10),
+		maxReadFrameSize:       orDefault(s.MaxReadFrameSize, 16384),
+		initialStreamWindow:    orDefault(s.InitialStreamWindowSize, 256<<10),
+		initialConnWindow:      orDefault(s.InitialConnWindowSize, 1<<20),
+		idleTimeout:            timeout(s.IdleTimeout, 5*time.Minute),
+		prefaceTimeout:         timeout(s.PrefaceTimeout, 10*time.Second),
+		settingsAckTimeout:     timeout(s.SettingsAckTimeout, 10*time.Second),
+		writeTimeout:           timeout(s.WriteTimeout, 30*time.Second),
+		shutdownPingTimeout:    time.Second,
+		maxGlitchesPerMinute:   orDefault(s.MaxGlitchesPerMinute, 1000),
+		maxQueuedControlFrames: orDefault(s.MaxQueuedControlFrames, 1000),
+		maxContinuationFrames:  orDefault(s.MaxContinuationFrames, 32),
+		maxSettingsPerFrame:    orDefault(s.MaxSettingsPerFrame, 32),
+		stallTimeout:           timeout(s.StallTimeout, 30*time.Second),
 	}
+	for name, v := range map[string]int{
+		"MaxGlitchesPerMinute": c.maxGlitchesPerMinute, "MaxQueuedControlFrames": c.maxQueuedControlFrames,
+		"MaxContinuationFrames": c.maxContinuationFrames, "MaxSettingsPerFrame": c.maxSettingsPerFrame,
+	} {
+		if v < 1 {
+			return nil, fmt.Errorf("h2server: %s is %d, want at least 1 (zero means the default)", name, v)
+		}
+	}
+	// Handlers of streams the client reset may still run; a few new
+	// streams wait for their slots before the client is told to calm down.
+	c.maxPendingHandlers = int(c.maxConcurrentStreams/4) + 4
 	if c.maxReadFrameSize < 16384 || c.maxReadFrameSize > 1<<24-1 {
 		return nil, fmt.Errorf("h2server: MaxReadFrameSize %d is outside [16384, 16777215] (RFC 9113 section 6.5.2)", c.maxReadFrameSize)
 	}
@@ -156,7 +208,6 @@ func (s *Server) buildConfig() (*config, error) {
 	// A header block's encoded size stays near its decoded size, and a
 	// legitimate client needs only a few CONTINUATION frames for it.
 	c.maxHeaderBlockBytes = 2*int(c.maxHeaderListSize) + 16<<10
-	c.maxContinuationFrames = c.maxHeaderBlockBytes/int(16384) + 8
 	return c, nil
 }
 
@@ -325,6 +376,17 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// liveConns returns the live connections, for tests.
+func (s *Server) liveConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 func (s *Server) isClosing() bool {

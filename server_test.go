@@ -707,9 +707,9 @@ func TestServerWriteDeadline(t *testing.T) {
 		tst.get(1, "/")
 		c := tst.call(1)
 		c.st.SetWriteDeadline(time.Now().Add(time.Second))
-		// The client grants no window: the write quota fills, then Write waits.
-		n, err := c.st.Write(make([]byte, sendBufferSize+1))
-		if !errors.Is(err, os.ErrDeadlineExceeded) || n != sendBufferSize {
+		// The client grants no window, so the stream may buffer nothing.
+		n, err := c.st.Write(make([]byte, 10))
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n != 0 {
 			t.Fatalf("Write = %d, %v", n, err)
 		}
 		close(c.release)
@@ -1000,7 +1000,9 @@ func TestServerHeaderListTooLarge(t *testing.T) {
 		tst := newServerTester(t, nil, func(s *Server) { s.MaxHeaderListSize = 2000 })
 		tst.greet()
 		tst.writeHeaders(1, true, reqFields("GET", "/", "x-big", strings.Repeat("v", 1900))...)
-		tst.wantRSTStream(1, ErrCodeRefusedStream)
+		if h := tst.wantHeaders(1, true); h.PseudoValue("status") != "431" {
+			t.Fatalf("got %v, want 431", summarize(h))
+		}
 		tst.wantNoCall()
 		// HPACK state is intact: the next request decodes.
 		tst.writeHeaders(3, true, reqFields("GET", "/ok")...)
@@ -1009,6 +1011,131 @@ func TestServerHeaderListTooLarge(t *testing.T) {
 			t.Fatalf("path %q", c.st.Request().Path)
 		}
 		close(c.release)
+	})
+}
+
+func TestServerWriteQuotaFollowsWindow(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100})
+		tst.get(1, "/")
+		c := tst.call(1)
+		done := make(chan int, 1)
+		go func() {
+			n, _ := c.st.Write(make([]byte, 250))
+			done <- n
+		}()
+		synctest.Wait()
+		if n := c.st.sbuf.Len(); n > 100 {
+			t.Fatalf("stream buffers %d bytes with a 100-byte window", n)
+		}
+		tst.wantHeaders(1, false)
+		wantFrame[*http2.DataFrame](tst)
+		tst.fr.WriteWindowUpdate(1, 150)
+		if n := <-done; n != 250 {
+			t.Fatalf("Write = %d", n)
+		}
+		c.st.Flush()
+		if f := wantFrame[*http2.DataFrame](tst); len(f.Data()) != 150 {
+			t.Fatalf("got %d bytes, want the 150 the window allows", len(f.Data()))
+		}
+		close(c.release)
+	})
+}
+
+func TestServerStallTimeout(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) { s.StallTimeout = 10 * time.Second })
+		tst.greet(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		tst.get(1, "/")
+		c := tst.call(1)
+		start := time.Now()
+		_, err := c.st.Write([]byte("never sent"))
+		if time.Since(start) != 10*time.Second {
+			t.Errorf("Write gave up after %v", time.Since(start))
+		}
+		wantStreamError(t, err, ErrCodeCancel)
+		tst.wantHeaders(1, false) // the head needs no window
+		tst.wantRSTStream(1, ErrCodeCancel)
+		close(c.release)
+	})
+}
+
+func TestServerRapidResetRunsOutOfBudget(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, HandlerFunc(hello), func(s *Server) { s.MaxGlitchesPerMinute = 50 })
+		tst.greet()
+		for id := uint32(1); id < 200; id += 2 {
+			tst.get(id, "/")
+			tst.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+		for {
+			f := tst.readFrame()
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				if ErrCode(g.ErrCode) != ErrCodeEnhanceYourCalm {
+					t.Fatalf("got %v", summarize(g))
+				}
+				break
+			}
+			if f == nil {
+				t.Fatal("no GOAWAY after 100 rapid resets with a budget of 50")
+			}
+		}
+		tst.wantClosed()
+	})
+}
+
+func TestServerHandlersBoundedAfterResets(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) { s.MaxConcurrentStreams = 4 })
+		tst.greet()
+		// Handlers that ignore their context keep running after a reset.
+		for id := uint32(1); id <= 7; id += 2 {
+			tst.get(id, "/")
+			tst.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+		calls := []*handlerCall{tst.call(1), tst.call(3), tst.call(5), tst.call(7)}
+		// Protocol slots are free again, handler slots are not: new streams queue.
+		tst.get(9, "/")
+		tst.wantNoCall()
+		close(calls[0].release)
+		c9 := tst.call(9)
+		// The queue is small (4/4+4 = 5): beyond it the client must calm down.
+		for id := uint32(11); id <= 21; id += 2 {
+			tst.get(id, "/")
+			tst.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+		tst.wantGoAway(ErrCodeEnhanceYourCalm)
+		for _, c := range calls[1:] {
+			close(c.release)
+		}
+		close(c9.release)
+	})
+}
+
+func TestServerControlFramesThrottleReader(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, HandlerFunc(hello), func(s *Server) { s.MaxQueuedControlFrames = 10 })
+		tst.greet()
+		// A client that does not read: the server's socket writes block.
+		tst.sc.stallWrites(true)
+		var buf bytes.Buffer
+		fr := http2.NewFramer(&buf, nil)
+		for range 100 {
+			fr.WritePing(false, [8]byte{})
+		}
+		go tst.cc.Write(buf.Bytes())
+		synctest.Wait()
+		queued := tst.srv.liveConns()[0].wq.controlQueued()
+		tst.sc.stallWrites(false)
+		if queued > 11 {
+			t.Fatalf("%d control frames queued, want the reader stopped near 10", queued)
+		}
+		for range 100 {
+			if f := wantFrame[*http2.PingFrame](tst); !f.IsAck() {
+				t.Fatal("want PING ACK")
+			}
+		}
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
@@ -51,7 +52,8 @@ type Stream struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	state streamState // guarded by c.mu
+	state  streamState // guarded by c.mu
+	reject int         // immutable: answer with this status instead of running the handler
 
 	// The receive side: the reader appends, the handler consumes.
 	rmu          sync.Mutex
@@ -78,6 +80,10 @@ type Stream struct {
 	rstCode     ErrCode               // guarded by smu: the code for rstAfterEnd
 	sdeadline   deadline              // guarded by smu
 	swake       chan struct{}         // one slot: the writer drained data, or the stream failed
+
+	// window mirrors sendWindow for Write's quota; the writer stores it
+	// and wakes swake when it grows.
+	window atomic.Int32
 
 	// Owned by the writer goroutine.
 	sendWindow outflow // what the peer lets us send on this stream
@@ -187,40 +193,82 @@ func (st *Stream) ensureHeadLocked() {
 }
 
 // Write writes response body bytes, sending a 200 head first if none was
-// written. It copies p and returns once the bytes are queued; while a
-// full write quota waits for the client, it blocks (backpressure).
+// written. It copies p and returns once the bytes are queued. A stream
+// buffers no more than the client's flow-control window allows (and at
+// most 64 KiB): past that, Write blocks until the client reads
+// (backpressure), so a client that opens its window slowly, or not at
+// all, cannot make the server hold response bodies for it. A Write that
+// waits for a closed window longer than the Server's StallTimeout resets
+// the stream.
 func (st *Stream) Write(p []byte) (int, error) {
 	st.smu.Lock()
-	defer st.smu.Unlock()
 	if err := st.sendErrLocked(); err != nil {
+		st.smu.Unlock()
 		return 0, err
 	}
 	st.ensureHeadLocked()
 	total := 0
+	var stall *time.Timer
+	var stallSince time.Time
 	for len(p) > 0 {
 		if err := st.sendErrLocked(); err != nil {
+			st.smu.Unlock()
+			stopTimer(stall)
 			return total, err
 		}
-		space := sendBufferSize - st.sbuf.Len()
-		if space <= 0 {
-			if st.sdeadline.expired() {
-				return total, os.ErrDeadlineExceeded
-			}
-			st.notifyLocked()
-			st.smu.Unlock()
-			<-st.swake
-			st.smu.Lock()
+		window := int(st.window.Load())
+		space := min(window, sendBufferSize) - st.sbuf.Len()
+		if space > 0 {
+			n := min(space, len(p))
+			st.sbuf.Write(p[:n])
+			p = p[n:]
+			total += n
+			stallSince = time.Time{}
 			continue
 		}
-		n := min(space, len(p))
-		st.sbuf.Write(p[:n])
-		p = p[n:]
-		total += n
+		if st.sdeadline.expired() {
+			st.smu.Unlock()
+			stopTimer(stall)
+			return total, os.ErrDeadlineExceeded
+		}
+		if d := st.c.cfg.stallTimeout; window <= 0 && d > 0 {
+			if stallSince.IsZero() {
+				stallSince = time.Now()
+				stopTimer(stall)
+				stall = time.AfterFunc(d, func() { wake(st.swake) })
+			} else if time.Since(stallSince) >= d {
+				st.smu.Unlock()
+				stopTimer(stall)
+				st.c.logStreamError(st.id, ErrCodeCancel, "flow_control_stall")
+				st.Reset(ErrCodeCancel)
+				return total, st.sendErr()
+			}
+		}
+		if len(st.heads) > 0 || st.sbuf.Len() > 0 {
+			st.notifyLocked()
+		}
+		st.smu.Unlock()
+		<-st.swake
+		st.smu.Lock()
 	}
 	if st.sbuf.Len() >= writeThreshold {
 		st.notifyLocked()
 	}
+	st.smu.Unlock()
+	stopTimer(stall)
 	return total, nil
+}
+
+func (st *Stream) sendErr() error {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	return st.serr
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
 }
 
 // Flush hands the response head and buffered body to the connection's

@@ -63,10 +63,11 @@ type writeItem struct {
 // wake-up channel. Any goroutine may push; only the writer drains.
 type writeQueue struct {
 	mu    sync.Mutex
-	items []writeItem // guarded by mu
-	ctrl  int         // guarded by mu: queued items other than itemStream
-	wake  chan struct{}
-	n     atomic.Int32 // len(items), readable without mu
+	items []writeItem   // guarded by mu
+	ctrl  int           // guarded by mu: queued items other than itemStream
+	wake  chan struct{} // one slot: items were pushed
+	space chan struct{} // one slot: the writer drained the queue (see conn.throttle)
+	n     atomic.Int32  // len(items), readable without mu
 }
 
 func (q *writeQueue) push(it writeItem) {
@@ -137,6 +138,7 @@ func (w *writer) run() {
 				items[i] = writeItem{}
 			}
 			w.spare = items
+			wake(q.space)
 			if w.closing {
 				return
 			}
@@ -237,6 +239,7 @@ func (w *writer) applySettings(it *writeItem) {
 					w.c.connFailed(connError{ErrCodeFlowControl, "initial_window_overflow"})
 					return
 				}
+				st.publishWindow()
 				if delta > 0 && st.blocked {
 					st.blocked = false
 					w.ready = append(w.ready, st)
@@ -262,9 +265,18 @@ func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
 		}
 		return
 	}
+	st.publishWindow()
 	if st.blocked {
 		st.blocked = false
 		w.ready = append(w.ready, st)
+	}
+}
+
+// publishWindow shows the stream's window to Write's quota, waking a
+// handler that waits for it. Writer only.
+func (st *Stream) publishWindow() {
+	if old := st.window.Swap(int32(st.sendWindow)); int32(st.sendWindow) > old {
+		wake(st.swake)
 	}
 }
 
@@ -334,6 +346,7 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		// p stays valid unlocked: only this goroutine consumes sbuf.
 		w.check(w.fr.WriteData(st.id, end, p))
 		st.sendWindow -= outflow(len(p))
+		st.window.Store(int32(st.sendWindow))
 		w.window -= outflow(len(p))
 		st.smu.Lock()
 		st.sbuf.advance(len(p))

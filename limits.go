@@ -1,0 +1,147 @@
+package h2server
+
+import (
+	"errors"
+	"time"
+)
+
+// streamFailed answers a stream error with RST_STREAM (section 5.4.2).
+// Every reset we are made to send is a glitch: a client that provokes
+// them on purpose ("MadeYouReset") runs out of budget. Reader only.
+func (c *conn) streamFailed(se streamError) error {
+	c.logStreamError(se.StreamID, se.Code, se.Reason)
+	st, _ := c.lookup(se.StreamID)
+	if st == nil {
+		c.wq.push(writeItem{kind: itemReset, id: se.StreamID, code: se.Code})
+	} else {
+		st.fail(&StreamError{StreamID: se.StreamID, Code: se.Code, Cause: errors.New(se.Reason)})
+		c.wq.push(writeItem{kind: itemReset, st: st, id: se.StreamID, code: se.Code, always: true})
+	}
+	return c.glitch(se.Reason)
+}
+
+// glitch charges the connection's budget for a frame that costs us work
+// and moves no request forward: a reset stream, an empty DATA or
+// CONTINUATION frame, a PRIORITY or unknown frame, a stream error. The
+// budget is a token bucket of MaxGlitchesPerMinute tokens that refills at
+// that rate; an empty bucket is a connection error ENHANCE_YOUR_CALM.
+// Reader only.
+func (c *conn) glitch(reason string) error {
+	limit := float64(c.cfg.maxGlitchesPerMinute)
+	now := time.Now()
+	if c.glitchAt.IsZero() {
+		c.glitches = limit
+	} else {
+		c.glitches = min(limit, c.glitches+now.Sub(c.glitchAt).Minutes()*limit)
+	}
+	c.glitchAt = now
+	c.glitches--
+	if c.glitches < 0 {
+		return connError{ErrCodeEnhanceYourCalm, "too_many_glitches (last: " + reason + ")"}
+	}
+	return nil
+}
+
+// startHandler runs st's handler, or queues it while MaxConcurrentStreams
+// handlers are running. Streams the client reset stop counting against
+// MAX_CONCURRENT_STREAMS at once, but their handlers may still run, so
+// handlers are counted apart: a client cannot make us run more than
+// MaxConcurrentStreams of them. A client that fills the queue too is a
+// connection error ENHANCE_YOUR_CALM. Reader only.
+func (c *conn) startHandler(st *Stream) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if uint32(c.handlers) < c.cfg.maxConcurrentStreams {
+		c.handlers++
+		go c.runHandler(st)
+		return nil
+	}
+	if len(c.pending) >= c.cfg.maxPendingHandlers {
+		return connError{ErrCodeEnhanceYourCalm, "handler_queue_full"}
+	}
+	c.pending = append(c.pending, st)
+	return nil
+}
+
+// handlerDone releases a handler's slot to the next queued stream.
+func (c *conn) handlerDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.pending) > 0 {
+		st := c.pending[0]
+		c.pending[0] = nil
+		c.pending = c.pending[1:]
+		if st.ctx.Err() == nil {
+			go c.runHandler(st) // the slot passes on
+			return
+		}
+		st.finish() // reset while it waited: nothing to run
+	}
+	c.handlers--
+	c.maybeCloseLocked()
+}
+
+// throttle stops the reader while the writer has more than
+// MaxQueuedControlFrames control frames to send: a peer that floods us
+// with frames that need answers (PING, SETTINGS) but does not read the
+// answers gets its socket left unread, and the queue stays bounded.
+// Reader only.
+func (c *conn) throttle() {
+	for c.wq.controlQueued() > c.cfg.maxQueuedControlFrames {
+		select {
+		case <-c.wq.space:
+		case <-c.writerDone:
+			return
+		}
+	}
+}
+
+func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {
+	c.countError(reason)
+	if c.logOnce(reason) {
+		c.log.Info("h2server: stream error", "stream", id, "code", code, "reason", reason)
+	}
+}
+
+// connFailed answers a connection error (section 5.4.1): GOAWAY with the
+// code, then the connection closes. Safe from any goroutine.
+func (c *conn) connFailed(ce connError) {
+	c.mu.Lock()
+	if c.failed {
+		c.mu.Unlock()
+		return
+	}
+	c.failed = true
+	c.failing.Store(true)
+	c.goingAway = true
+	c.goAwayID = c.lastStreamID
+	c.closeQueued = true
+	c.mu.Unlock()
+	c.countError(ce.Reason)
+	c.log.Info("h2server: connection error", "code", ce.Code, "reason", ce.Reason)
+	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ce.Code, debug: ce.Reason})
+	c.wq.push(writeItem{kind: itemClose})
+	c.cancel(&ConnectionError{Code: ce.Code, Reason: ce.Reason})
+}
+
+// countError is the one place every rejection passes through.
+func (c *conn) countError(reason string) {
+	if h := c.srv.countErrorHook; h != nil {
+		h(reason)
+	}
+}
+
+// logOnce reports whether reason is new on this connection, so a peer
+// that repeats a fault costs one log line.
+func (c *conn) logOnce(reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.logged[reason] {
+		return false
+	}
+	if c.logged == nil {
+		c.logged = make(map[string]bool)
+	}
+	c.logged[reason] = true
+	return true
+}

@@ -1,0 +1,380 @@
+package h2server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The reader's handling of each frame type (RFC 9113 section 6).
+
+// lookup returns the stream for id, or nil when it is idle or closed;
+// idle reports whether the client never opened it.
+func (c *conn) lookup(id uint32) (st *Stream, idle bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[id], id > c.lastStreamID
+}
+
+func (c *conn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		c.mu.Lock()
+		if c.settingsTimer != nil {
+			c.settingsTimer.Stop()
+			c.settingsTimer = nil
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	if f.NumSettings() > c.cfg.maxSettingsPerFrame {
+		return connError{ErrCodeEnhanceYourCalm, "too_many_settings"}
+	}
+	it := writeItem{kind: itemPeerSettings, n: c.peerInitialWindow}
+	windowChanged := false
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			var ce http2.ConnectionError
+			errors.As(err, &ce)
+			return connError{ErrCode(ce), "invalid_setting_" + s.ID.String()}
+		}
+		if s.ID == http2.SettingInitialWindowSize && s.Val != c.peerInitialWindow {
+			c.peerInitialWindow = s.Val
+			windowChanged = true
+		}
+		it.settings = append(it.settings, s)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if windowChanged {
+		// The writer adjusts the windows of streams open now; streams
+		// opened later start from the new value (newStream).
+		c.mu.Lock()
+		for _, st := range c.streams {
+			it.streams = append(it.streams, st)
+		}
+		c.mu.Unlock()
+	}
+	c.wq.push(it)
+	return nil
+}
+
+func (c *conn) onPing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		if f.Data == shutdownPingData {
+			c.finishShutdown()
+		}
+		return nil
+	}
+	c.wq.push(writeItem{kind: itemPingAck, data: f.Data})
+	return nil
+}
+
+func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
+	if f.ErrCode != http2.ErrCodeNo {
+		c.log.Info("h2server: peer sent GOAWAY", "code", ErrCode(f.ErrCode), "debug", string(f.DebugData()))
+	}
+	// The client opens no more streams; the ones it has finish, then we close.
+	c.mu.Lock()
+	c.goAwayLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if f.StreamID == 0 {
+		c.wq.push(writeItem{kind: itemPeerWindow, n: f.Increment})
+		return nil
+	}
+	st, idle := c.lookup(f.StreamID)
+	if idle {
+		return connError{ErrCodeProtocol, "window_update_on_idle_stream"}
+	}
+	if st != nil {
+		c.wq.push(writeItem{kind: itemPeerWindow, st: st, n: f.Increment})
+	}
+	// On a closed stream WINDOW_UPDATE is ignored (section 6.9).
+	return nil
+}
+
+func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
+	st, idle := c.lookup(f.StreamID)
+	if idle {
+		return connError{ErrCodeProtocol, "rst_stream_on_idle_stream"}
+	}
+	if st == nil {
+		return nil
+	}
+	c.mu.Lock()
+	c.transitionLocked(st, evReset)
+	c.mu.Unlock()
+	st.fail(&StreamError{StreamID: st.id, Code: ErrCode(f.ErrCode), Remote: true})
+	// A client that opens streams and resets them at once makes us start
+	// work for nothing (CVE-2023-44487, "rapid reset").
+	return c.glitch("client_reset")
+}
+
+func (c *conn) onPriority(f *http2.PriorityFrame) error {
+	// Section 5.3.1: a stream cannot depend on itself. Priorities are
+	// otherwise ignored, as RFC 9113 deprecates this scheme.
+	if f.StreamDep == f.StreamID {
+		return c.streamFailed(streamError{f.StreamID, ErrCodeProtocol, "priority_self_dependency"})
+	}
+	// A stream of PRIORITY frames is work for nothing.
+	return c.glitch("priority")
+}
+
+func (c *conn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := f.Length // payload and padding both count (section 6.9.1)
+	if !c.inflow.take(n) {
+		return connError{ErrCodeFlowControl, "conn_window_exceeded"}
+	}
+	// Credit the connection window at once: a stream's own window bounds
+	// what it buffers, and a slow reader must not stall its neighbours.
+	if incr := c.inflow.give(int(n), c.cfg.initialConnWindow/4); incr > 0 {
+		c.wq.push(writeItem{kind: itemWindowUpdate, id: 0, n: incr})
+	}
+	st, idle := c.lookup(id)
+	if idle {
+		return connError{ErrCodeProtocol, "data_on_idle_stream"}
+	}
+	if st == nil {
+		return c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_on_closed_stream"})
+	}
+	c.mu.Lock()
+	canRecv := st.state.canRecv()
+	c.mu.Unlock()
+	if !canRecv {
+		return c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_after_end_stream"})
+	}
+	data := f.Data()
+	st.rmu.Lock()
+	if !st.rflow.take(n) {
+		st.rmu.Unlock()
+		return c.streamFailed(streamError{id, ErrCodeFlowControl, "stream_window_exceeded"})
+	}
+	st.recvd += int64(len(data))
+	cl := st.req.ContentLength
+	overrun := cl >= 0 && st.recvd > cl
+	short := f.StreamEnded() && cl >= 0 && st.recvd != cl
+	// Padding, and DATA nobody will read, go back to the peer now.
+	give := int(n) - len(data)
+	if st.readCanceled {
+		give = int(n)
+	}
+	var incr uint32
+	if give > 0 && st.rerr == nil {
+		incr = st.rflow.give(give, c.streamUpdateThreshold)
+	}
+	st.rmu.Unlock()
+	if incr > 0 {
+		c.wq.push(writeItem{kind: itemWindowUpdate, id: id, n: incr})
+	}
+	if overrun || short {
+		// Section 8.1.1: content-length must match the DATA received.
+		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
+	}
+	st.deliver(data, f.StreamEnded(), nil)
+	if f.StreamEnded() {
+		c.mu.Lock()
+		c.transitionLocked(st, evRecvEndStream)
+		c.mu.Unlock()
+		return nil
+	}
+	if len(data) == 0 {
+		// Empty DATA without END_STREAM (padding only, or nothing) moves
+		// no request forward.
+		return c.glitch("empty_data")
+	}
+	return nil
+}
+
+// onHeaders starts a header block: a new request, or trailers.
+func (c *conn) onHeaders(f *http2.HeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return connError{ErrCodeProtocol, "even_stream_id"}
+	}
+	c.hdr = headerBlock{id: id, endStream: f.StreamEnded(), fields: c.hdr.fields[:0]}
+	if f.HasPriority() {
+		c.hdr.priority = f.Priority
+	}
+	st, idle := c.lookup(id)
+	if !idle {
+		if st == nil {
+			// Section 5.1.1: stream IDs only grow; a HEADERS frame for a
+			// lower ID cannot open a stream.
+			return connError{ErrCodeProtocol, "stream_id_not_increasing"}
+		}
+		c.mu.Lock()
+		canRecv := st.state.canRecv()
+		c.mu.Unlock()
+		if !canRecv {
+			return connError{ErrCodeStreamClosed, "headers_after_end_stream"}
+		}
+		c.hdr.trailerOf = st
+	}
+	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
+	if len(f.HeaderBlockFragment()) == 0 && !f.HeadersEnded() {
+		if err := c.glitch("empty_continuation"); err != nil {
+			return err
+		}
+	}
+	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+// checkContinuation bounds a header block by frame count and encoded
+// size before the next CONTINUATION payload is even read.
+func (c *conn) checkContinuation(fh http2.FrameHeader) error {
+	c.hdr.frames++
+	if c.hdr.frames > c.cfg.maxContinuationFrames {
+		return connError{ErrCodeEnhanceYourCalm, "too_many_continuation_frames"}
+	}
+	if c.hdr.bytes+int(fh.Length) > c.cfg.maxHeaderBlockBytes {
+		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
+	}
+	return nil
+}
+
+func (c *conn) headerFragment(frag []byte, end bool) error {
+	c.hdr.bytes += len(frag)
+	if c.hdr.bytes > c.cfg.maxHeaderBlockBytes {
+		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
+	}
+	if _, err := c.hdec.Write(frag); err != nil {
+		return connError{ErrCodeCompression, "hpack_decode"}
+	}
+	if !end {
+		return nil
+	}
+	if err := c.hdec.Close(); err != nil {
+		return connError{ErrCodeCompression, "hpack_truncated"}
+	}
+	c.hdec.SetEmitEnabled(true)
+	hdr := &c.hdr
+	defer func() { c.hdr.id = 0 }()
+	if hdr.trailerOf != nil {
+		return c.onTrailers(hdr)
+	}
+	return c.openStream(hdr)
+}
+
+// onField receives each decoded field. Past MaxHeaderListSize, fields are
+// still decoded, to keep the HPACK table in step with the peer's, but no
+// longer kept.
+func (c *conn) onField(f hpack.HeaderField) {
+	c.hdr.size += f.Size()
+	if c.hdr.size > c.cfg.maxHeaderListSize {
+		c.hdr.tooLarge = true
+		c.hdec.SetEmitEnabled(false)
+		return
+	}
+	c.hdr.fields = append(c.hdr.fields, f)
+}
+
+func (c *conn) onTrailers(hdr *headerBlock) error {
+	st := hdr.trailerOf
+	if !hdr.endStream {
+		// Section 8.1: trailers end the stream.
+		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "trailers_without_end_stream"})
+	}
+	if hdr.tooLarge {
+		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "trailers_too_large"})
+	}
+	trailers, reason := parseTrailers(hdr.fields)
+	if reason != "" {
+		return c.streamFailed(streamError{st.id, ErrCodeProtocol, reason})
+	}
+	st.rmu.Lock()
+	cl, recvd := st.req.ContentLength, st.recvd
+	st.rmu.Unlock()
+	if cl >= 0 && cl != recvd {
+		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "content_length_mismatch"})
+	}
+	st.deliver(nil, true, trailers)
+	c.mu.Lock()
+	c.transitionLocked(st, evRecvEndStream)
+	c.mu.Unlock()
+	return nil
+}
+
+// openStream admits a new request stream and starts its handler.
+func (c *conn) openStream(hdr *headerBlock) error {
+	id := hdr.id
+	c.mu.Lock()
+	c.lastStreamID = id
+	refused := c.goingAway && id > c.goAwayID
+	full := uint32(len(c.streams)) >= c.cfg.maxConcurrentStreams
+	c.mu.Unlock()
+	if refused {
+		// Section 6.8: the client may retry this stream on a new connection.
+		c.wq.push(writeItem{kind: itemReset, id: id, code: ErrCodeRefusedStream})
+		return nil
+	}
+	if hdr.priority.StreamDep == id {
+		return c.streamFailed(streamError{id, ErrCodeProtocol, "priority_self_dependency"})
+	}
+	if full {
+		return c.streamFailed(streamError{id, ErrCodeRefusedStream, "max_concurrent_streams"})
+	}
+	if hdr.tooLarge {
+		// RFC 9113 section 10.5.1: answer 431 rather than a reset the
+		// client would retry.
+		c.logStreamError(id, ErrCodeNo, "header_list_too_large")
+		st := c.newStream(id, Request{ContentLength: -1, RemoteAddr: c.addr, TLS: c.tls}, hdr.endStream)
+		st.reject = http.StatusRequestHeaderFieldsTooLarge
+		if err := c.startHandler(st); err != nil {
+			return err
+		}
+		return c.glitch("header_list_too_large")
+	}
+	req, reason := parseRequest(hdr.fields)
+	if reason != "" {
+		// Section 8.1.1: a malformed request is a stream error.
+		return c.streamFailed(streamError{id, ErrCodeProtocol, reason})
+	}
+	if hdr.endStream && req.ContentLength > 0 {
+		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
+	}
+	// The request keeps the fields; the next block gets a fresh slice.
+	c.hdr.fields = nil
+	req.RemoteAddr = c.addr
+	req.TLS = c.tls
+	return c.startHandler(c.newStream(id, req, hdr.endStream))
+}
+
+func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
+	st := &Stream{
+		c:          c,
+		id:         id,
+		req:        req,
+		state:      stateOpen,
+		rflow:      inflow{avail: c.cfg.initialStreamWindow},
+		rwake:      make(chan struct{}, 1),
+		swake:      make(chan struct{}, 1),
+		sendWindow: outflow(c.peerInitialWindow),
+	}
+	st.window.Store(int32(c.peerInitialWindow))
+	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
+	if endStream {
+		st.rerr = io.EOF
+		st.state = stateHalfClosedRemote
+	}
+	c.mu.Lock()
+	c.streams[id] = st
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+		c.idleTimer = nil
+	}
+	c.mu.Unlock()
+	return st
+}
