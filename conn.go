@@ -29,6 +29,11 @@ type conn struct {
 	log  *slog.Logger
 	tls  *tls.ConnectionState // immutable after the handshake
 	addr net.Addr
+	info ConnInfo // for hooks; immutable once opened
+	// opened is set, before the writer starts, once the preface passed.
+	opened bool
+	// handedOff is set when the connection went to Server.HTTP1.
+	handedOff bool
 
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
@@ -99,6 +104,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
 	c.log = cfg.logger.With("remote", c.addr.String())
+	c.info = ConnInfo{RemoteAddr: c.addr, LocalAddr: nc.LocalAddr()}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	return c
 }
@@ -108,16 +114,26 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 func (c *conn) serve() error {
 	defer c.teardown()
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		if err := c.handshake(tc); err != nil {
+		if err := c.handshake(tc); err != nil || c.handedOff {
 			return err
 		}
 	}
 	bad, err := c.readPreface()
+	if c.handedOff {
+		return nil
+	}
 	if err == errHTTP1 {
 		c.drain()
 	}
 	if err != nil {
 		return err
+	}
+	c.info.TLS, c.info.Opened = c.tls, time.Now()
+	if !bad {
+		c.opened = true
+		if h := c.cfg.hooks.ConnOpened; h != nil {
+			h(&c.info)
+		}
 	}
 	c.startWriter()
 	if bad {
@@ -154,6 +170,9 @@ func (c *conn) handshake(tc *tls.Conn) error {
 	tc.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
 	if st.NegotiatedProtocol != "h2" {
+		if c.srv.HTTP1 != nil {
+			return c.handOff(c.nc)
+		}
 		c.log.Info("h2server: TLS client did not negotiate h2 with ALPN; closing", "alpn", st.NegotiatedProtocol)
 		return fmt.Errorf("h2server: TLS client negotiated ALPN %q, not h2", st.NegotiatedProtocol)
 	}
@@ -215,6 +234,10 @@ func closeWrite(nc net.Conn) {
 func (c *conn) teardown() {
 	c.cancel(errConnClosed)
 	close(c.done)
+	if c.handedOff {
+		c.srv.forget(c)
+		return
+	}
 	c.nc.Close()
 	if c.w != nil {
 		<-c.writerDone
@@ -222,9 +245,12 @@ func (c *conn) teardown() {
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
 	for _, st := range c.streams {
+		st.state = stateClosed
 		streams = append(streams, st)
 	}
 	clear(c.streams)
+	pending := c.pending
+	c.pending = nil
 	for _, t := range []*time.Timer{c.idleTimer, c.settingsTimer, c.shutdownTimer} {
 		if t != nil {
 			t.Stop()
@@ -236,6 +262,14 @@ func (c *conn) teardown() {
 		st.smu.Lock()
 		st.sbuf.reset() // the writer is gone: nobody else touches sbuf
 		st.smu.Unlock()
+		st.release()
+	}
+	for _, st := range pending {
+		st.finish() // never ran
+		st.release()
+	}
+	if h := c.cfg.hooks.ConnClosed; h != nil && c.opened {
+		h(&c.info)
 	}
 	c.srv.forget(c)
 }
@@ -245,6 +279,9 @@ func (c *conn) teardown() {
 func (c *conn) readLoop() error {
 	for !c.failing.Load() {
 		fh, err := c.fr.ReadFrameHeader()
+		if h := c.cfg.hooks.FrameRead; h != nil && err == nil {
+			h(&c.info, fh)
+		}
 		if err != nil {
 			return c.readError(err, "frame_header")
 		}
@@ -363,6 +400,7 @@ func (c *conn) runHandler(st *Stream) {
 			st.Reset(ErrCodeInternal)
 		}
 		st.finish()
+		st.release()
 		c.handlerDone()
 	}()
 	if st.reject != 0 {
@@ -386,6 +424,7 @@ func (c *conn) transitionLocked(st *Stream, ev streamEvent) bool {
 	if next == stateClosed {
 		delete(c.streams, st.id)
 		c.maybeCloseLocked()
+		st.release()
 	}
 	return true
 }

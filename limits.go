@@ -76,6 +76,7 @@ func (c *conn) handlerDone() {
 			return
 		}
 		st.finish() // reset while it waited: nothing to run
+		st.release()
 	}
 	c.handlers--
 	c.maybeCloseLocked()
@@ -97,7 +98,7 @@ func (c *conn) throttle() {
 }
 
 func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {
-	c.countError(reason)
+	c.countError(id, code, reason)
 	if c.logOnce(reason) {
 		c.log.Info("h2server: stream error", "stream", id, "code", code, "reason", reason)
 	}
@@ -117,7 +118,7 @@ func (c *conn) connFailed(ce connError) {
 	c.goAwayID = c.lastStreamID
 	c.closeQueued = true
 	c.mu.Unlock()
-	c.countError(ce.Reason)
+	c.countError(0, ce.Code, ce.Reason)
 	c.log.Info("h2server: connection error", "code", ce.Code, "reason", ce.Reason)
 	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ce.Code, debug: ce.Reason})
 	c.wq.push(writeItem{kind: itemClose})
@@ -125,9 +126,13 @@ func (c *conn) connFailed(ce connError) {
 }
 
 // countError is the one place every rejection passes through.
-func (c *conn) countError(reason string) {
-	if h := c.srv.countErrorHook; h != nil {
-		h(reason)
+func (c *conn) countError(id uint32, code ErrCode, reason string) {
+	if h := c.cfg.hooks.Rejected; h != nil {
+		var info *ConnInfo
+		if c.opened {
+			info = &c.info
+		}
+		h(&Rejection{Conn: info, StreamID: id, Code: code, Reason: reason})
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -32,7 +35,7 @@ func (c *conn) readPreface() (bad bool, err error) {
 		b, err := c.br.ReadByte()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.countError("preface_timeout")
+				c.countError(0, ErrCodeNo, "preface_timeout")
 				c.log.Info("h2server: client preface not received in time; closing", "timeout", c.cfg.prefaceTimeout)
 			}
 			return false, err
@@ -44,7 +47,7 @@ func (c *conn) readPreface() (bad bool, err error) {
 		if c.answerHTTP1([]byte(clientPreface[:i])) {
 			return false, errHTTP1
 		}
-		c.countError("invalid_preface")
+		c.countError(0, ErrCodeProtocol, "invalid_preface")
 		c.log.Info("h2server: invalid client preface")
 		return true, nil
 	}
@@ -68,7 +71,7 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 			break
 		}
 	}
-	line = bytes.TrimRight(line, "\r\n")
+	line = bytes.TrimRight(line, "\r\n") // put back by the hand-off
 	sp := bytes.IndexByte(line, ' ')
 	if sp <= 0 || !bytes.HasPrefix(line[bytes.LastIndexByte(line, ' ')+1:], []byte("HTTP/1.")) {
 		return false
@@ -78,7 +81,13 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 			return false
 		}
 	}
-	c.countError("http1_request")
+	if c.srv.HTTP1 != nil {
+		// Hand the connection over whole, with the bytes we consumed.
+		c.nc.SetReadDeadline(time.Time{})
+		c.handOff(&replayConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(append(line, '\r', '\n')), c.br)})
+		return true
+	}
+	c.countError(0, ErrCodeHTTP11Required, "http1_request")
 	c.log.Info("h2server: client spoke HTTP/1.x to an HTTP/2-only port; sent 505", "request_line", string(line[:min(len(line), 100)]))
 	if d := c.cfg.writeTimeout; d > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(d))
@@ -88,3 +97,55 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 	closeWrite(c.nc)
 	return true
 }
+
+// handOff gives an HTTP/1.x connection to Server.HTTP1.
+func (c *conn) handOff(nc net.Conn) error {
+	c.handedOff = true
+	l := c.srv.http1Listener()
+	select {
+	case l.conns <- nc:
+		return nil
+	case <-l.done:
+		nc.Close()
+		return ErrServerClosed
+	}
+}
+
+// replayConn is a connection whose first bytes were already read: Read
+// returns them again before reading on.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// handoffListener feeds the connections h2server accepted but does not
+// speak to an http.Server's Serve loop.
+type handoffListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	addr  net.Addr
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case nc := <-l.conns:
+		return nc, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+type handoffAddr struct{}
+
+func (handoffAddr) Network() string { return "h2server" }
+func (handoffAddr) String() string  { return "h2server-handoff" }

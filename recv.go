@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -349,7 +350,11 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	c.hdr.fields = nil
 	req.RemoteAddr = c.addr
 	req.TLS = c.tls
-	return c.startHandler(c.newStream(id, req, hdr.endStream))
+	st := c.newStream(id, req, hdr.endStream)
+	if h := c.cfg.hooks.StreamStarted; h != nil {
+		h(st.info())
+	}
+	return c.startHandler(st)
 }
 
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
@@ -364,6 +369,10 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		sendWindow: outflow(c.peerInitialWindow),
 	}
 	st.window.Store(int32(c.peerInitialWindow))
+	st.refs.Store(2)
+	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
+		st.started = time.Now()
+	}
 	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
 	if endStream {
 		st.rerr = io.EOF

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -101,8 +102,18 @@ type Server struct {
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
 
-	// countErrorHook, when set, sees the reason token of every rejection.
-	countErrorHook func(reason string)
+	// HTTP1, when set, serves the connections that speak HTTP/1.x, so that
+	// one port serves both: TLS connections that negotiated "http/1.1" (or
+	// nothing) with ALPN, and cleartext connections that open with an
+	// HTTP/1.x request line instead of the HTTP/2 preface. They are handed
+	// over whole; HTTP1's own handler, timeouts and limits apply, and
+	// Shutdown and Close reach it too. Default: nil, which closes such TLS
+	// connections and answers cleartext ones with 505.
+	HTTP1 *http.Server
+
+	// Hooks, when set, receive connection, stream, frame and rejection
+	// events for metrics. Default: none.
+	Hooks *Hooks
 
 	mu        sync.Mutex
 	cfg       *config                   // guarded by mu: built by the first Serve or ServeConn
@@ -110,6 +121,23 @@ type Server struct {
 	conns     map[*conn]struct{}        // guarded by mu
 	closing   bool                      // guarded by mu: Shutdown or Close was called
 	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
+	handoff   *handoffListener          // guarded by mu: feeds HTTP1, started on first use
+}
+
+// http1Listener returns the listener that feeds HTTP1, starting HTTP1's
+// Serve loop on first use.
+func (s *Server) http1Listener() *handoffListener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handoff == nil {
+		s.handoff = &handoffListener{conns: make(chan net.Conn), done: make(chan struct{}), addr: handoffAddr{}}
+		if s.closing {
+			s.handoff.Close()
+		} else {
+			go s.HTTP1.Serve(s.handoff)
+		}
+	}
+	return s.handoff
 }
 
 // config is the validated, defaulted form of a Server's fields, fixed for
@@ -134,6 +162,7 @@ type config struct {
 	maxSettingsPerFrame    int
 	maxPendingHandlers     int
 	stallTimeout           time.Duration
+	hooks                  Hooks
 }
 
 // readBufferSize is the size of each connection's read buffer.
@@ -181,6 +210,9 @@ func (s *Server) buildConfig() (*config, error) {
 		maxContinuationFrames:  orDefault(s.MaxContinuationFrames, 32),
 		maxSettingsPerFrame:    orDefault(s.MaxSettingsPerFrame, 32),
 		stallTimeout:           timeout(s.StallTimeout, 30*time.Second),
+	}
+	if s.Hooks != nil {
+		c.hooks = *s.Hooks
 	}
 	for name, v := range map[string]int{
 		"MaxGlitchesPerMinute": c.maxGlitchesPerMinute, "MaxQueuedControlFrames": c.maxQueuedControlFrames,
@@ -320,6 +352,9 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if !slices.Contains(tc.NextProtos, "h2") {
 		tc.NextProtos = append([]string{"h2"}, tc.NextProtos...)
 	}
+	if s.HTTP1 != nil && !slices.Contains(tc.NextProtos, "http/1.1") {
+		tc.NextProtos = append(tc.NextProtos, "http/1.1")
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -354,9 +389,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.shutdown()
 	}
+	var http1Err error
+	if s.HTTP1 != nil {
+		s.closeHandoff()
+		http1Err = s.HTTP1.Shutdown(ctx)
+	}
 	select {
 	case <-drained:
-		return nil
+		return http1Err
 	case <-ctx.Done():
 		s.Close()
 		return ctx.Err()
@@ -375,7 +415,19 @@ func (s *Server) Close() error {
 		c.nc.Close()
 	}
 	s.mu.Unlock()
+	if s.HTTP1 != nil {
+		s.closeHandoff()
+		return s.HTTP1.Close()
+	}
 	return nil
+}
+
+func (s *Server) closeHandoff() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handoff != nil {
+		s.handoff.Close()
+	}
 }
 
 // liveConns returns the live connections, for tests.

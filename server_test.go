@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -1135,6 +1136,53 @@ func TestServerControlFramesThrottleReader(t *testing.T) {
 			if f := wantFrame[*http2.PingFrame](tst); !f.IsAck() {
 				t.Fatal("want PING ACK")
 			}
+		}
+	})
+}
+
+func TestServerHooks(t *testing.T) {
+	run(t, func(t *testing.T) {
+		var events []string
+		var ended *StreamInfo
+		var mu sync.Mutex
+		rec := func(e string) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		}
+		hooks := &Hooks{
+			ConnOpened:    func(*ConnInfo) { rec("open") },
+			ConnClosed:    func(*ConnInfo) { rec("close") },
+			StreamStarted: func(s *StreamInfo) { rec("start " + s.Request.Path) },
+			StreamEnded: func(s *StreamInfo) {
+				rec("end " + s.Request.Path)
+				if s.StreamID == 1 {
+					ended = s
+				}
+			},
+			Rejected: func(r *Rejection) { rec("reject " + r.Reason) },
+		}
+		frames := map[string]int{}
+		hooks.FrameRead = func(_ *ConnInfo, h http2.FrameHeader) { mu.Lock(); frames["read "+h.Type.String()]++; mu.Unlock() }
+		hooks.FrameWritten = func(_ *ConnInfo, h http2.FrameHeader) { mu.Lock(); frames["wrote "+h.Type.String()]++; mu.Unlock() }
+		tst := newServerTester(t, HandlerFunc(hello), func(s *Server) { s.Hooks = hooks })
+		tst.greet()
+		tst.writeHeaders(1, false, reqFields("POST", "/up")...)
+		tst.fr.WriteData(1, true, []byte("12345"))
+		tst.wantResponse(1)
+		tst.writeHeaders(3, true, reqFields("GET", "/", "te", "gzip")...)
+		tst.wantRSTStream(3, ErrCodeProtocol)
+		tst.cc.Close()
+		synctest.Wait()
+		want := "open,start /up,end /up,reject te_not_trailers,close"
+		if got := strings.Join(events, ","); got != want {
+			t.Errorf("events %s\nwant   %s", got, want)
+		}
+		if ended == nil || ended.Status != 200 || ended.BytesIn != 5 || ended.BytesOut != int64(len("hello /up")) || ended.Err != nil {
+			t.Errorf("ended = %+v", ended)
+		}
+		if frames["read HEADERS"] != 2 || frames["read DATA"] != 1 || frames["wrote RST_STREAM"] != 1 || frames["wrote SETTINGS"] != 2 {
+			t.Errorf("frames = %v", frames)
 		}
 	})
 }

@@ -85,7 +85,14 @@ type Stream struct {
 	// and wakes swake when it grows.
 	window atomic.Int32
 
+	// refs counts what keeps the stream alive: its place in the table and
+	// its handler (running or queued). The last release ends it.
+	refs    atomic.Int32
+	started time.Time // set only when hooks want it
+	status  int       // guarded by smu: the final status produced
+
 	// Owned by the writer goroutine.
+	sent       int64   // response body bytes written
 	sendWindow outflow // what the peer lets us send on this stream
 	blocked    bool    // parked until a WINDOW_UPDATE
 }
@@ -169,6 +176,7 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		return nil
 	}
 	st.sentFinal = true
+	st.status = status
 	return nil
 }
 
@@ -188,6 +196,7 @@ func (st *Stream) sendErrLocked() error {
 func (st *Stream) ensureHeadLocked() {
 	if !st.sentFinal {
 		st.sentFinal = true
+		st.status = 200
 		st.heads = append(st.heads, []hpack.HeaderField{{Name: ":status", Value: "200"}})
 	}
 }
@@ -449,6 +458,32 @@ func (st *Stream) finish() {
 	st.smu.Lock()
 	st.sdeadline.set(time.Time{}, nil)
 	st.smu.Unlock()
+}
+
+// release drops one of the stream's two references (its table entry, its
+// handler); the last one reports the stream's end to the hooks.
+func (st *Stream) release() {
+	if st.refs.Add(-1) != 0 {
+		return
+	}
+	if h := st.c.cfg.hooks.StreamEnded; h != nil {
+		info := st.info()
+		st.smu.Lock()
+		info.Status, info.Err = st.status, st.serr
+		st.smu.Unlock()
+		st.rmu.Lock()
+		info.BytesIn = st.recvd
+		st.rmu.Unlock()
+		// The writer is done with the stream: it left the table, which
+		// the writer only does after its last frame, or at teardown.
+		info.BytesOut = st.sent
+		info.Duration = time.Since(st.started)
+		h(info)
+	}
+}
+
+func (st *Stream) info() *StreamInfo {
+	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: st.started}
 }
 
 // deliver appends DATA from the reader; the caller checked flow control.

@@ -121,7 +121,11 @@ type writer struct {
 func newWriter(c *conn) *writer {
 	w := &writer{c: c, maxFrameSize: 16384, window: 65535}
 	w.bw = bufio.NewWriterSize(c.nc, 32<<10)
-	w.fr = http2.NewFramer(w.bw, nil)
+	if h := c.cfg.hooks.FrameWritten; h != nil {
+		w.fr = http2.NewFramer(&frameHookWriter{w: w.bw, c: &c.info, hook: h}, nil)
+	} else {
+		w.fr = http2.NewFramer(w.bw, nil)
+	}
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
@@ -345,6 +349,7 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		st.smu.Unlock()
 		// p stays valid unlocked: only this goroutine consumes sbuf.
 		w.check(w.fr.WriteData(st.id, end, p))
+		st.sent += int64(len(p))
 		st.sendWindow -= outflow(len(p))
 		st.window.Store(int32(st.sendWindow))
 		w.window -= outflow(len(p))

@@ -1,0 +1,92 @@
+package h2server
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"io"
+	"net"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Hooks are callbacks for metrics, logs and tracing. Every hook is
+// optional; an unset hook costs one nil check. Hooks run on the server's
+// own goroutines (a connection's reader or writer, or a handler's), so
+// they must be quick and must not block: count, sample or hand off.
+type Hooks struct {
+	// ConnOpened runs when a connection has passed the client preface.
+	ConnOpened func(c *ConnInfo)
+	// ConnClosed runs when that connection is gone.
+	ConnClosed func(c *ConnInfo)
+	// StreamStarted runs when a request is admitted, before its handler.
+	StreamStarted func(s *StreamInfo)
+	// StreamEnded runs once the stream is closed and its handler returned.
+	StreamEnded func(s *StreamInfo)
+	// FrameRead runs for each frame header read, before the payload.
+	FrameRead func(c *ConnInfo, h http2.FrameHeader)
+	// FrameWritten runs for each frame as it is written to the
+	// connection's buffer.
+	FrameWritten func(c *ConnInfo, h http2.FrameHeader)
+	// Rejected runs for every limit tripped and every protocol error,
+	// ours or the peer's, with the reason token that is also logged.
+	Rejected func(r *Rejection)
+}
+
+// ConnInfo describes one connection to hooks.
+type ConnInfo struct {
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
+	TLS        *tls.ConnectionState // nil for h2c
+	Opened     time.Time
+}
+
+// StreamInfo describes one stream to hooks. The counters are final in
+// StreamEnded.
+type StreamInfo struct {
+	Conn     *ConnInfo
+	StreamID uint32
+	Request  *Request
+	Started  time.Time
+	// Status is the final response status sent, 0 if none was.
+	Status int
+	// BytesIn and BytesOut count request and response body bytes.
+	BytesIn, BytesOut int64
+	// Duration runs from admission to the end of both directions.
+	Duration time.Duration
+	// Err says why the stream ended abnormally (a *StreamError, or the
+	// connection's failure); nil for a stream that completed.
+	Err error
+}
+
+// Rejection is one limit or protocol error.
+type Rejection struct {
+	Conn *ConnInfo // nil before the connection passed its preface
+	// StreamID is the stream concerned; 0 for the connection as a whole.
+	StreamID uint32
+	Code     ErrCode
+	// Reason is a short stable token, such as "too_many_glitches",
+	// "content_length_mismatch" or "preface_timeout".
+	Reason string
+}
+
+// frameHookWriter sits between the writer's Framer and its buffer when a
+// FrameWritten hook is set: the Framer writes each frame with one Write
+// call, so every call starts with a frame header.
+type frameHookWriter struct {
+	w    io.Writer
+	c    *ConnInfo
+	hook func(*ConnInfo, http2.FrameHeader)
+}
+
+func (fw *frameHookWriter) Write(p []byte) (int, error) {
+	if len(p) >= 9 {
+		fw.hook(fw.c, http2.FrameHeader{
+			Length:   uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2]),
+			Type:     http2.FrameType(p[3]),
+			Flags:    http2.Flags(p[4]),
+			StreamID: binary.BigEndian.Uint32(p[5:9]) & (1<<31 - 1),
+		})
+	}
+	return fw.w.Write(p)
+}
