@@ -81,6 +81,15 @@ var (
 	// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or Close.
 	ErrServerClosed = errors.New("h2server: server closed")
 
+	// ErrBodyNotAllowed is returned by Write when the response status
+	// (204, 304) allows no body. Writes after a HEAD request are discarded.
+	ErrBodyNotAllowed = errors.New("h2server: response status does not allow a body")
+
+	// ErrContentLength is returned by Write past the response's declared
+	// Content-Length, and by Close when the body fell short of it; the
+	// stream is then reset.
+	ErrContentLength = errors.New("h2server: response body length does not match its Content-Length")
+
 	// errConnClosed is the cause seen by streams whose connection went away
 	// without a GOAWAY that explains it (transport failure, Close).
 	errConnClosed = errors.New("h2server: connection closed")

@@ -1187,6 +1187,51 @@ func TestServerHooks(t *testing.T) {
 	})
 }
 
+func TestServerResponseBodyRules(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet()
+		tst.writeHeaders(1, true, reqFields("HEAD", "/")...)
+		tst.get(3, "/")
+		tst.get(5, "/")
+		tst.get(7, "/")
+		head, long, short, empty := tst.call(1), tst.call(3), tst.call(5), tst.call(7)
+
+		head.st.WriteHeaders(200, http.Header{"Content-Length": {"5"}})
+		if n, err := io.WriteString(head.st, "hello"); n != 5 || err != nil {
+			t.Errorf("HEAD Write = %d, %v; want the body discarded", n, err)
+		}
+		close(head.release)
+		if h := tst.wantHeaders(1, true); h.PseudoValue("status") != "200" {
+			t.Fatalf("got %v", summarize(h))
+		}
+
+		long.st.WriteHeaders(200, http.Header{"Content-Length": {"3"}})
+		if _, err := io.WriteString(long.st, "four"); err != ErrContentLength {
+			t.Errorf("Write past Content-Length = %v", err)
+		}
+		io.WriteString(long.st, "abc")
+		close(long.release)
+		tst.wantHeaders(3, false)
+		tst.wantData(3, true, "abc")
+
+		short.st.WriteHeaders(200, http.Header{"Content-Length": {"3"}})
+		io.WriteString(short.st, "ab")
+		if err := short.st.Close(); err != ErrContentLength {
+			t.Errorf("Close short of Content-Length = %v", err)
+		}
+		tst.wantRSTStream(5, ErrCodeInternal)
+		close(short.release)
+
+		empty.st.WriteHeaders(204, nil)
+		if _, err := io.WriteString(empty.st, "x"); err != ErrBodyNotAllowed {
+			t.Errorf("Write after 204 = %v", err)
+		}
+		close(empty.release)
+		tst.wantHeaders(7, true)
+	})
+}
+
 func TestServerBadConfig(t *testing.T) {
 	for _, s := range []*Server{
 		{},

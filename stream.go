@@ -78,6 +78,9 @@ type Stream struct {
 	queued      bool                  // guarded by smu: the writer holds or will receive this stream
 	rstAfterEnd bool                  // guarded by smu: reset once END_STREAM is out (unread request body)
 	rstCode     ErrCode               // guarded by smu: the code for rstAfterEnd
+	declared    int64                 // guarded by smu: the response's content-length, -1 if none
+	written     int64                 // guarded by smu: body bytes accepted by Write
+	noBody      bool                  // guarded by smu: HEAD, 204 or 304: no body may follow
 	sdeadline   deadline              // guarded by smu
 	swake       chan struct{}         // one slot: the writer drained data, or the stream failed
 
@@ -177,6 +180,13 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	}
 	st.sentFinal = true
 	st.status = status
+	st.declared = -1
+	if v := header.Get("Content-Length"); v != "" {
+		if n, ok := parseContentLength(v); ok {
+			st.declared = n
+		}
+	}
+	st.noBody = st.req.Method == "HEAD" || status == http.StatusNoContent || status == http.StatusNotModified
 	return nil
 }
 
@@ -197,6 +207,8 @@ func (st *Stream) ensureHeadLocked() {
 	if !st.sentFinal {
 		st.sentFinal = true
 		st.status = 200
+		st.declared = -1
+		st.noBody = st.req.Method == "HEAD"
 		st.heads = append(st.heads, []hpack.HeaderField{{Name: ":status", Value: "200"}})
 	}
 }
@@ -216,6 +228,18 @@ func (st *Stream) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	st.ensureHeadLocked()
+	if st.noBody {
+		st.smu.Unlock()
+		if st.req.Method == "HEAD" {
+			return len(p), nil // RFC 9110 section 9.3.2: no content; net/http eats it too
+		}
+		return 0, ErrBodyNotAllowed
+	}
+	if st.declared >= 0 && st.written+int64(len(p)) > st.declared {
+		st.smu.Unlock()
+		return 0, ErrContentLength
+	}
+	st.written += int64(len(p))
 	total := 0
 	var stall *time.Timer
 	var stallSince time.Time
@@ -302,15 +326,14 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 		return err
 	}
 	st.smu.Lock()
-	defer st.smu.Unlock()
 	if err := st.sendErrLocked(); err != nil {
+		st.smu.Unlock()
 		return err
 	}
-	st.ensureHeadLocked()
-	st.trailersOut = fields
-	st.sendEnd = true
-	st.notifyLocked()
-	return nil
+	if len(fields) == 0 {
+		fields = nil // nothing to send: END_STREAM on DATA
+	}
+	return st.endLocked(fields)
 }
 
 // Close ends the response (END_STREAM) once the buffered body is sent.
@@ -318,16 +341,28 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 // after the response ended is a no-op.
 func (st *Stream) Close() error {
 	st.smu.Lock()
-	defer st.smu.Unlock()
-	if st.serr != nil {
-		return st.serr
+	if st.serr != nil || st.sendEnd {
+		err := st.serr
+		st.smu.Unlock()
+		return err
 	}
-	if st.sendEnd {
-		return nil
-	}
+	return st.endLocked(nil)
+}
+
+// endLocked ends the send side, with trailers if any, and releases smu.
+// A response shorter than the content-length it declared cannot end
+// well: it is reset with INTERNAL_ERROR instead (RFC 9113 section 8.1.1).
+func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
 	st.ensureHeadLocked()
+	if st.declared >= 0 && st.written < st.declared && !st.noBody {
+		st.smu.Unlock()
+		st.Reset(ErrCodeInternal)
+		return ErrContentLength
+	}
+	st.trailersOut = trailers
 	st.sendEnd = true
 	st.notifyLocked()
+	st.smu.Unlock()
 	return nil
 }
 
@@ -438,15 +473,12 @@ func (st *Stream) notifyLocked() {
 // after the response, RFC 9113 section 8.1), and cancels the context.
 func (st *Stream) finish() {
 	st.smu.Lock()
-	if st.serr == nil {
-		if !st.sendEnd {
-			st.ensureHeadLocked()
-			st.sendEnd = true
-			st.notifyLocked()
-		}
-		if st.stopReading(errHandlerDone) {
-			st.resetAfterEndLocked(ErrCodeNo)
-		}
+	if st.serr == nil && !st.sendEnd {
+		st.endLocked(nil)
+		st.smu.Lock()
+	}
+	if st.serr == nil && st.stopReading(errHandlerDone) {
+		st.resetAfterEndLocked(ErrCodeNo)
 	}
 	st.smu.Unlock()
 	st.cancel(errHandlerDone)
