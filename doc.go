@@ -1,0 +1,62 @@
+// Package h2server is an HTTP/2 server (RFC 9113, with HPACK, RFC 7541)
+// that accepts its own connections: TLS connections that negotiated "h2"
+// with ALPN, and cleartext TCP connections whose clients speak HTTP/2
+// with prior knowledge (h2c). Frames are read and written with
+// golang.org/x/net/http2's Framer and header blocks with its hpack
+// package; everything above the codec is this package's own.
+//
+// A Handler serves each request stream on its own goroutine. A Stream's
+// receive side (Read, Trailers) and send side (WriteHeaders, Write,
+// Flush, WriteTrailers, Close) are independent, so a handler can read the
+// request body while it writes the response: full duplex. HTTPHandler
+// runs a net/http Handler instead.
+//
+// # Goroutines
+//
+// Each connection has exactly one reader goroutine, the only code that
+// reads the socket: it owns the read Framer, the HPACK decoder and the
+// stream table, answers control frames, and hands HEADERS and DATA to
+// streams. It has exactly one writer goroutine, the only code that
+// writes the socket: it owns the write Framer, the HPACK encoder (so
+// header blocks are encoded in the order they hit the wire) and the
+// windows the peer grants us. And it has one goroutine per running
+// handler. The three meet at explicit hand-offs: the writer's queue, each
+// stream's send and receive buffers, and the connection's mutex, which
+// guards the stream table and stream states. Every mutable field says
+// which goroutine or mutex owns it.
+//
+// # The life of a request
+//
+// The reader decodes a HEADERS frame and its CONTINUATION frames under
+// MaxHeaderListSize, validates the request (RFC 9113 sections 8.2 and
+// 8.3), admits it under MAX_CONCURRENT_STREAMS, and starts its handler.
+// DATA frames are checked against the connection's and the stream's
+// windows and appended to the stream's receive buffer, never more than
+// the window we advertised; the connection's window is credited at once,
+// so one slow reader cannot stall its neighbours. The handler's Read
+// consumes the buffer, and the stream's window is credited back with
+// WINDOW_UPDATE in batches of a quarter window, not one per Read.
+//
+// # The life of a response
+//
+// WriteHeaders and Write fill the stream's send buffer (at most the
+// client's window, at most 64 KiB: a full buffer blocks Write). Flush, a
+// full frame of body, or the end of the response hands the stream to the
+// writer, once, however many Writes follow. The writer sends queued
+// control frames first, then serves ready streams round-robin, one DATA
+// frame per turn within the stream's window, the connection's window and
+// the peer's MAX_FRAME_SIZE, and flushes its buffer once when it runs
+// out of work: many frames, one syscall. When the handler returns, the
+// response is ended for it; a request body still arriving that nobody
+// will read is answered with RST_STREAM NO_ERROR after the response
+// (RFC 9113 section 8.1).
+//
+// # Errors and limits
+//
+// A connection error is answered with GOAWAY and the connection closes; a
+// stream error with RST_STREAM, and the handler's Read and Write return a
+// *StreamError. Each rejection logs one line per connection and reason
+// and reaches Hooks.Rejected. Every limit is a Server field with a safe
+// default, so the memory one connection holds is bounded whatever its
+// peer sends.
+package h2server
