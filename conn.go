@@ -80,6 +80,7 @@ type headerBlock struct {
 	endStream bool
 	priority  http2.PriorityParam
 	trailerOf *Stream // set when the block is trailers of an open stream
+	afterEnd  bool    // trailerOf's client side had already ended: a stream error once decoded
 	fields    []hpack.HeaderField
 	size      uint32 // RFC 9113 section 6.5.2 size of the decoded fields
 	tooLarge  bool   // the list passed MaxHeaderListSize; fields stopped being kept
@@ -296,6 +297,15 @@ func (c *conn) readLoop() error {
 			var se http2.StreamError
 			if errors.As(err, &se) && fh.Type != http2.FrameHeaders && fh.Type != http2.FrameContinuation {
 				if err := c.streamFailed(streamError{se.StreamID, ErrCode(se.Code), "invalid_" + typeToken(fh.Type)}); err != nil {
+					return err
+				}
+				continue
+			}
+			if fh.Type == http2.FramePriority && fh.StreamID != 0 && fh.Length != 5 && c.gotSettings {
+				// Section 6.3: "A PRIORITY frame with a length other than 5
+				// octets MUST be treated as a stream error". The Framer calls
+				// it a connection error, but it has consumed the payload.
+				if err := c.streamFailed(streamError{fh.StreamID, ErrCodeFrameSize, "invalid_priority"}); err != nil {
 					return err
 				}
 				continue

@@ -216,10 +216,10 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 		c.mu.Lock()
 		canRecv := st.state.canRecv()
 		c.mu.Unlock()
-		if !canRecv {
-			return connError{ErrCodeStreamClosed, "headers_after_end_stream"}
-		}
-		c.hdr.trailerOf = st
+		// After the client's END_STREAM (half-closed (remote)) this is a
+		// stream error (section 5.1), answered once the block is decoded,
+		// so that HPACK state stays in step and other streams carry on.
+		c.hdr.trailerOf, c.hdr.afterEnd = st, !canRecv
 	}
 	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
 }
@@ -284,6 +284,9 @@ func (c *conn) onField(f hpack.HeaderField) {
 
 func (c *conn) onTrailers(hdr *headerBlock) error {
 	st := hdr.trailerOf
+	if hdr.afterEnd {
+		return c.streamFailed(streamError{st.id, ErrCodeStreamClosed, "headers_after_end_stream"})
+	}
 	if !hdr.endStream {
 		// Section 8.1: trailers end the stream.
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "trailers_without_end_stream"})
