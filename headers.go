@@ -42,14 +42,23 @@ func (r *Request) Header() http.Header {
 		return r.header
 	}
 	h := make(http.Header, len(r.Fields))
+	// One backing array for all values, as textproto does: a field's
+	// first value takes a one-element slice of it, so the map costs two
+	// allocations, not one per field.
+	vals := make([]string, len(r.Fields))
 	var cookies []string
-	for _, f := range r.Fields {
+	for i, f := range r.Fields {
 		if f.Name == "cookie" {
 			cookies = append(cookies, f.Value)
 			continue
 		}
 		k := canonicalKey(f.Name)
-		h[k] = append(h[k], f.Value)
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, f.Value)
+			continue
+		}
+		vals[i] = f.Value
+		h[k] = vals[i : i+1 : i+1]
 	}
 	if len(cookies) > 0 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
@@ -275,6 +284,9 @@ func parseContentLength(s string) (int64, bool) {
 // connection-specific fields HTTP/2 forbids left out (RFC 9113 section
 // 8.2.2). It fails on a field that cannot be sent.
 func appendResponseFields(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, error) {
+	if dst == nil {
+		dst = make([]hpack.HeaderField, 0, 1+len(h))
+	}
 	dst = append(dst, hpack.HeaderField{Name: ":status", Value: statusText(status)})
 	return appendFields(dst, h)
 }
