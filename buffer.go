@@ -87,8 +87,10 @@ func (b *dataBuffer) advance(n int) {
 			return
 		}
 		chunkPool.Put(b.chunks[0])
-		b.chunks[0] = nil
-		b.chunks = b.chunks[1:]
+		// Shift rather than reslice, so the slice keeps its capacity.
+		n := copy(b.chunks, b.chunks[1:])
+		b.chunks[n] = nil
+		b.chunks = b.chunks[:n]
 		b.r = 0
 	}
 }

@@ -39,6 +39,7 @@ type conn struct {
 	cancel context.CancelCauseFunc
 
 	wq         writeQueue
+	work       chan *Stream // hands a stream to an idle worker (see worker)
 	w          *writer
 	done       chan struct{} // closed at teardown: the writer stops
 	writerDone chan struct{} // closed when the writer returns
@@ -66,7 +67,10 @@ type conn struct {
 	goingAway     bool               // guarded by mu: our final GOAWAY is queued; no new streams
 	shutdownSent  bool               // guarded by mu: the first, 2^31-1 GOAWAY is queued
 	closeQueued   bool               // guarded by mu: itemClose is queued
-	idleTimer     *time.Timer        // guarded by mu
+	idleTimer     *time.Timer        // guarded by mu: made once, re-armed with Reset
+	idleArmed     bool               // guarded by mu
+	idleAt        time.Time          // guarded by mu: when the armed idle timer is due
+	idleWorkers   atomic.Int32       // handler goroutines waiting on work for another stream
 	settingsTimer *time.Timer        // guarded by mu
 	shutdownTimer *time.Timer        // guarded by mu
 	failed        bool               // guarded by mu: a connection error is being sent
@@ -104,6 +108,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	}
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
+	c.work = make(chan *Stream)
 	c.log = cfg.logger.With("remote", c.addr.String())
 	c.info = ConnInfo{RemoteAddr: c.addr, LocalAddr: nc.LocalAddr()}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
@@ -400,6 +405,39 @@ func (c *conn) processFrame(f http2.Frame) error {
 	return c.glitch("unknown_frame")
 }
 
+// maxIdleWorkers is how many handler goroutines a connection keeps
+// waiting for its next stream. Reusing them saves starting a goroutine
+// and, above all, growing a fresh goroutine's stack for every request.
+const maxIdleWorkers = 16
+
+// worker runs st's handler, then the handlers of later streams handed to
+// it by startHandler, until the connection ends or enough others idle.
+func (c *conn) worker(st *Stream) {
+	for {
+		c.runHandler(st)
+		if c.idleWorkers.Add(1) > maxIdleWorkers {
+			c.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case st = <-c.work:
+		case <-c.done:
+			c.idleWorkers.Add(-1)
+			return
+		}
+	}
+}
+
+// spawn runs st's handler on an idle worker, or a new one.
+func (c *conn) spawn(st *Stream) {
+	select {
+	case c.work <- st:
+		c.idleWorkers.Add(-1)
+	default:
+		go c.worker(st)
+	}
+}
+
 func (c *conn) runHandler(st *Stream) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -409,9 +447,12 @@ func (c *conn) runHandler(st *Stream) {
 			}
 			st.Reset(ErrCodeInternal)
 		}
+		// Free the handler's slot before its END_STREAM can reach the
+		// client: a client that opens its next stream the moment this one
+		// ends must find the slot free.
+		c.handlerDone()
 		st.finish()
 		st.release()
-		c.handlerDone()
 	}()
 	if st.reject != 0 {
 		st.WriteHeaders(st.reject, nil)
@@ -457,19 +498,35 @@ func (c *conn) streamReset(st *Stream) bool {
 // armIdleLocked starts the idle timer when no stream is open.
 func (c *conn) armIdleLocked() {
 	d := c.cfg.idleTimeout
-	if d <= 0 || c.idleTimer != nil || len(c.streams) > 0 || c.handlers > 0 {
+	if d <= 0 || c.idleArmed || len(c.streams) > 0 || c.handlers > 0 {
 		return
 	}
-	c.idleTimer = time.AfterFunc(d, c.onIdle)
+	c.idleArmed = true
+	c.idleAt = time.Now().Add(d)
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(d, c.onIdle)
+	} else {
+		c.idleTimer.Reset(d)
+	}
+}
+
+// disarmIdleLocked stops the idle clock when a stream opens.
+func (c *conn) disarmIdleLocked() {
+	if c.idleArmed {
+		c.idleArmed = false
+		c.idleTimer.Stop()
+	}
 }
 
 func (c *conn) onIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.idleTimer = nil
-	if len(c.streams) > 0 || c.handlers > 0 || c.goingAway {
+	// A run that lost the race with a new stream, or with re-arming,
+	// finds the connection busy or its deadline moved.
+	if !c.idleArmed || time.Now().Before(c.idleAt) || len(c.streams) > 0 || c.handlers > 0 || c.goingAway {
 		return
 	}
+	c.idleArmed = false
 	c.goAwayLocked()
 }
 
@@ -519,10 +576,8 @@ func (c *conn) shutdown() {
 	if c.shutdownSent || c.goingAway {
 		return
 	}
-	if len(c.streams) == 0 && c.handlers == 0 {
-		c.goAwayLocked()
-		return
-	}
+	// Even an idle connection gets both steps: requests may be on the
+	// wire, and the PING tells us when all of them have arrived.
 	c.shutdownSent = true
 	c.wq.push(writeItem{kind: itemGoAway, id: 1<<31 - 1, code: ErrCodeNo})
 	c.wq.push(writeItem{kind: itemPing, data: shutdownPingData})

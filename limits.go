@@ -53,7 +53,7 @@ func (c *conn) startHandler(st *Stream) error {
 	defer c.mu.Unlock()
 	if uint32(c.handlers) < c.cfg.maxConcurrentStreams {
 		c.handlers++
-		go c.runHandler(st)
+		c.spawn(st)
 		return nil
 	}
 	if len(c.pending) >= c.cfg.maxPendingHandlers {
@@ -72,7 +72,7 @@ func (c *conn) handlerDone() {
 		c.pending[0] = nil
 		c.pending = c.pending[1:]
 		if st.ctx.Err() == nil {
-			go c.runHandler(st) // the slot passes on
+			c.spawn(st) // the slot passes on
 			return
 		}
 		st.finish() // reset while it waited: nothing to run

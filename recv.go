@@ -349,8 +349,9 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	if hdr.endStream && req.ContentLength > 0 {
 		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
 	}
-	// The request keeps the fields; the next block gets a fresh slice.
-	c.hdr.fields = nil
+	// The request keeps the fields; the next block gets a fresh slice,
+	// sized for a typical request so that it need not grow.
+	c.hdr.fields = make([]hpack.HeaderField, 0, 16)
 	req.RemoteAddr = c.addr
 	req.TLS = c.tls
 	st := c.newStream(id, req, hdr.endStream)
@@ -383,10 +384,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	}
 	c.mu.Lock()
 	c.streams[id] = st
-	if c.idleTimer != nil {
-		c.idleTimer.Stop()
-		c.idleTimer = nil
-	}
+	c.disarmIdleLocked()
 	c.mu.Unlock()
 	return st
 }

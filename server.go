@@ -222,9 +222,10 @@ func (s *Server) buildConfig() (*config, error) {
 			return nil, fmt.Errorf("h2server: %s is %d, want at least 1 (zero means the default)", name, v)
 		}
 	}
-	// Handlers of streams the client reset may still run; a few new
-	// streams wait for their slots before the client is told to calm down.
-	c.maxPendingHandlers = int(c.maxConcurrentStreams/4) + 4
+	// Handlers of streams that closed (or that the client reset) may still
+	// be finishing; as many new streams again may wait for their slots
+	// before the client is told to calm down.
+	c.maxPendingHandlers = int(c.maxConcurrentStreams)
 	if c.maxReadFrameSize < 16384 || c.maxReadFrameSize > 1<<24-1 {
 		return nil, fmt.Errorf("h2server: MaxReadFrameSize %d is outside [16384, 16777215] (RFC 9113 section 6.5.2)", c.maxReadFrameSize)
 	}

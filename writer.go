@@ -112,7 +112,7 @@ type writer struct {
 
 	maxFrameSize uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
 	window       outflow // the connection's send window
-	ready        []*Stream
+	ready        streamRing
 	spare        []writeItem
 	err          error // the first write error; after it, nothing is written
 	closing      bool  // itemClose seen
@@ -191,7 +191,7 @@ func (w *writer) check(err error) {
 func (w *writer) handle(it *writeItem) {
 	switch it.kind {
 	case itemStream:
-		w.ready = append(w.ready, it.st)
+		w.ready.push(it.st)
 	case itemSettings:
 		w.check(w.fr.WriteSettings(it.settings...))
 		if it.n > 0 {
@@ -246,7 +246,7 @@ func (w *writer) applySettings(it *writeItem) {
 				st.publishWindow()
 				if delta > 0 && st.blocked {
 					st.blocked = false
-					w.ready = append(w.ready, st)
+					w.ready.push(st)
 				}
 			}
 		}
@@ -272,7 +272,7 @@ func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
 	st.publishWindow()
 	if st.blocked {
 		st.blocked = false
-		w.ready = append(w.ready, st)
+		w.ready.push(st)
 	}
 }
 
@@ -288,21 +288,17 @@ func (st *Stream) publishWindow() {
 // frame was written.
 func (w *writer) writeRound() bool {
 	progress := false
-	n := len(w.ready)
+	n := w.ready.n
 	for i := 0; i < n && w.err == nil; i++ {
-		st := w.ready[0]
-		w.ready = w.ready[1:]
+		st := w.ready.pop()
 		wrote, again := w.writeStream(st)
 		progress = progress || wrote
 		if again {
-			w.ready = append(w.ready, st)
+			w.ready.push(st)
 		}
 		if w.c.wq.n.Load() > 0 {
 			break // control frames go first
 		}
-	}
-	if len(w.ready) == 0 {
-		w.ready = w.ready[:0:0] // let a long ring's backing array go
 	}
 	return progress
 }
@@ -432,4 +428,31 @@ func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream b
 		block = block[len(frag):]
 		w.check(w.fr.WriteContinuation(id, len(block) == 0, frag))
 	}
+}
+
+// streamRing is the writer's FIFO of streams with something to send.
+type streamRing struct {
+	buf  []*Stream
+	head int
+	n    int
+}
+
+func (r *streamRing) push(st *Stream) {
+	if r.n == len(r.buf) {
+		grown := make([]*Stream, max(8, 2*len(r.buf)))
+		for i := range r.n {
+			grown[i] = r.buf[(r.head+i)%len(r.buf)]
+		}
+		r.buf, r.head = grown, 0
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = st
+	r.n++
+}
+
+func (r *streamRing) pop() *Stream {
+	st := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return st
 }
