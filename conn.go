@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -153,7 +152,9 @@ func (c *conn) serve() error {
 	var ce connError
 	if errors.As(err, &ce) {
 		c.connFailed(ce)
-		c.drain()
+		if ce.lingers() {
+			c.drain()
+		}
 		return nil
 	}
 	c.mu.Lock()
@@ -320,7 +321,9 @@ func (c *conn) readLoop() error {
 		if err := c.processFrame(f); err != nil {
 			return err
 		}
-		c.throttle()
+		if err := c.throttle(); err != nil {
+			return err
+		}
 	}
 	c.drain()
 	return nil
@@ -338,8 +341,12 @@ func (c *conn) readError(err error, what string) error {
 	case errors.As(err, new(http2.StreamError)):
 		// A field block we could not parse leaves HPACK state unknown.
 		return connError{ErrCodeProtocol, "invalid_" + what}
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return err
+	case errors.Is(err, io.ErrUnexpectedEOF) && what != "frame_header":
+		// The Framer says so of a payload too short for the fields its
+		// flags announce (padding, priority): RFC 9113 section 4.2's
+		// FRAME_SIZE_ERROR. If instead the transport ended mid-frame,
+		// the GOAWAY goes nowhere, harmlessly.
+		return connError{ErrCodeFrameSize, "short_" + what}
 	}
 	return err
 }

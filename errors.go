@@ -110,6 +110,10 @@ type connError struct {
 	Reason string // short token: logs, metrics, GOAWAY debug data
 }
 
+// lingers reports whether to keep reading for a moment after the GOAWAY,
+// so that it reaches the peer. Not for a peer that reads nothing.
+func (e connError) lingers() bool { return e.Reason != "control_queue_full" }
+
 func (e connError) Error() string {
 	return fmt.Sprintf("connection error %v: %s", e.Code, e.Reason)
 }

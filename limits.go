@@ -83,19 +83,33 @@ func (c *conn) handlerDone() {
 }
 
 // throttle stops the reader while the writer has more than
-// MaxQueuedControlFrames control frames to send: a peer that floods us
-// with frames that need answers (PING, SETTINGS) but does not read the
-// answers gets its socket left unread, and the queue stays bounded.
-// Reader only.
-func (c *conn) throttle() {
+// MaxQueuedControlFrames control frames to send, so the queue stays
+// bounded. A writer that drains nothing for stuckWriterTimeout means a
+// peer that floods us with frames needing answers (PING, SETTINGS) and
+// reads none of them: a connection error ENHANCE_YOUR_CALM, closed at
+// once. Reader only.
+func (c *conn) throttle() error {
+	if c.wq.controlQueued() <= c.cfg.maxQueuedControlFrames {
+		return nil
+	}
+	t := time.NewTimer(stuckWriterTimeout)
+	defer t.Stop()
 	for c.wq.controlQueued() > c.cfg.maxQueuedControlFrames {
 		select {
 		case <-c.wq.space:
+			t.Reset(stuckWriterTimeout) // the peer reads, if slowly
 		case <-c.writerDone:
-			return
+			return nil
+		case <-t.C:
+			return connError{ErrCodeEnhanceYourCalm, "control_queue_full"}
 		}
 	}
+	return nil
 }
+
+// stuckWriterTimeout is how long the reader waits, throttled, for a
+// writer that makes no progress.
+const stuckWriterTimeout = 500 * time.Millisecond
 
 func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {
 	c.countError(id, code, reason)

@@ -254,13 +254,15 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 	if _, err := c.hdec.Write(frag); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
 	}
+	if c.hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
+		return connError{ErrCodeEnhanceYourCalm, "hpack_bomb"}
+	}
 	if !end {
 		return nil
 	}
 	if err := c.hdec.Close(); err != nil {
 		return connError{ErrCodeCompression, "hpack_truncated"}
 	}
-	c.hdec.SetEmitEnabled(true)
 	hdr := &c.hdr
 	defer func() { c.hdr.id = 0 }()
 	if hdr.trailerOf != nil {
@@ -276,11 +278,15 @@ func (c *conn) onField(f hpack.HeaderField) {
 	c.hdr.size += f.Size()
 	if c.hdr.size > c.cfg.maxHeaderListSize {
 		c.hdr.tooLarge = true
-		c.hdec.SetEmitEnabled(false)
 		return
 	}
 	c.hdr.fields = append(c.hdr.fields, f)
 }
+
+// hpackBombFactor: a header block that decodes to this many times
+// MaxHeaderListSize is no oversized request but an HPACK bomb (a few bytes
+// of references to a large table entry), and ends the connection.
+const hpackBombFactor = 4
 
 func (c *conn) onTrailers(hdr *headerBlock) error {
 	st := hdr.trailerOf

@@ -3,6 +3,8 @@ package h2server
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -120,7 +122,11 @@ type writer struct {
 
 func newWriter(c *conn) *writer {
 	w := &writer{c: c, maxFrameSize: 16384, window: 65535}
-	w.bw = bufio.NewWriterSize(c.nc, 32<<10)
+	var out io.Writer = c.nc
+	if d := c.cfg.writeTimeout; d > 0 {
+		out = &deadlineWriter{nc: c.nc, d: d}
+	}
+	w.bw = bufio.NewWriterSize(out, 32<<10)
 	if h := c.cfg.hooks.FrameWritten; h != nil {
 		w.fr = http2.NewFramer(&frameHookWriter{w: w.bw, c: &c.info, hook: h}, nil)
 	} else {
@@ -172,9 +178,6 @@ func (w *writer) run() {
 func (w *writer) flush() {
 	if w.err != nil || w.bw.Buffered() == 0 {
 		return
-	}
-	if d := w.c.cfg.writeTimeout; d > 0 {
-		w.c.nc.SetWriteDeadline(time.Now().Add(d))
 	}
 	w.check(w.bw.Flush())
 }
@@ -455,4 +458,17 @@ func (r *streamRing) pop() *Stream {
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 	return st
+}
+
+// deadlineWriter gives every write to the socket its own WriteTimeout,
+// whether it is an explicit flush or the buffer filling mid-batch, so a
+// long busy stretch never runs into a deadline set long before.
+type deadlineWriter struct {
+	nc net.Conn
+	d  time.Duration
+}
+
+func (dw *deadlineWriter) Write(p []byte) (int, error) {
+	dw.nc.SetWriteDeadline(time.Now().Add(dw.d))
+	return dw.nc.Write(p)
 }
