@@ -84,6 +84,7 @@ type headerBlock struct {
 	priority  http2.PriorityParam
 	trailerOf *Stream // set when the block is trailers of an open stream
 	afterEnd  bool    // trailerOf's client side had already ended: a stream error once decoded
+	closed    bool    // the stream is closed: the block is judged once decoded (onClosedHeaders)
 	fields    []hpack.HeaderField
 	size      uint32 // RFC 9113 section 6.5.2 size of the decoded fields
 	tooLarge  bool   // the list passed MaxHeaderListSize; fields stopped being kept
@@ -171,7 +172,12 @@ func (c *conn) handshake(tc *tls.Conn) error {
 		tc.SetDeadline(time.Now().Add(d))
 	}
 	if err := tc.HandshakeContext(c.ctx); err != nil {
-		c.log.Info("h2server: TLS handshake failed", "err", err)
+		level := slog.LevelInfo
+		if errors.Is(err, io.EOF) {
+			// Browsers open spare connections and drop them unused.
+			level = slog.LevelDebug
+		}
+		c.log.Log(c.ctx, level, "h2server: TLS handshake failed", "err", err)
 		return err
 	}
 	tc.SetDeadline(time.Time{})
@@ -302,6 +308,12 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) && fh.Type != http2.FrameHeaders && fh.Type != http2.FrameContinuation {
+				if _, idle := c.lookup(se.StreamID); idle {
+					// Section 5.1: on an idle stream, a frame other than
+					// HEADERS or PRIORITY is a connection error (and
+					// RST_STREAM may not name an idle stream, section 6.4).
+					return connError{ErrCodeProtocol, typeToken(fh.Type) + "_on_idle_stream"}
+				}
 				if err := c.streamFailed(streamError{se.StreamID, ErrCode(se.Code), "invalid_" + typeToken(fh.Type)}); err != nil {
 					return err
 				}

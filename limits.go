@@ -37,7 +37,8 @@ func (c *conn) glitch(reason string) error {
 	c.glitchAt = now
 	c.glitches--
 	if c.glitches < 0 {
-		return connError{ErrCodeEnhanceYourCalm, "too_many_glitches (last: " + reason + ")"}
+		c.log.Info("h2server: glitch budget exhausted", "last", reason, "budget_per_minute", c.cfg.maxGlitchesPerMinute)
+		return connError{ErrCodeEnhanceYourCalm, "too_many_glitches"}
 	}
 	return nil
 }
