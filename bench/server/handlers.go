@@ -1,0 +1,124 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// exchange is the little the benchmark endpoints need from one request and
+// its response. Both servers adapt to it (adapters.go), so that they run
+// exactly the same handler logic and any difference in the figures comes
+// from the server underneath.
+type exchange interface {
+	Method() string
+	Path() string
+	// Read reads the request body; io.EOF at its end.
+	Read(p []byte) (int, error)
+	// WriteHead sends the final status with a content-type field and, when
+	// contentLength >= 0, a content-length field. Nothing else is added:
+	// both servers put the same fields on the wire.
+	WriteHead(status int, contentType string, contentLength int) error
+	Write(p []byte) (int, error)
+	// Flush sends the head and the body written so far now.
+	Flush() error
+}
+
+var (
+	helloBody = []byte("hello world\n")
+
+	// bigBody is the 1 MiB body of GET /1m, allocated once.
+	bigBody = func() []byte {
+		b := make([]byte, 1<<20)
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		return b
+	}()
+
+	// writeChunk is how much of bigBody one Write hands to the server.
+	writeChunk = 32 << 10
+
+	// bufPool holds the read buffers of /sink and /echo, so that neither
+	// server pays for a fresh 32 KiB buffer per request.
+	bufPool   = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+	smallPool = sync.Pool{New: func() any { return new([512]byte) }}
+)
+
+// serve is the benchmark's one handler.
+func serve(ex exchange) {
+	method, path := ex.Method(), ex.Path()
+	switch {
+	case (path == "/" || path == "/hello") && (method == http.MethodGet || method == http.MethodHead):
+		ex.WriteHead(http.StatusOK, "text/plain", len(helloBody))
+		if method == http.MethodGet {
+			ex.Write(helloBody)
+		}
+	case path == "/1m" && method == http.MethodGet:
+		ex.WriteHead(http.StatusOK, "application/octet-stream", len(bigBody))
+		for p := bigBody; len(p) > 0; {
+			n := min(writeChunk, len(p))
+			if _, err := ex.Write(p[:n]); err != nil {
+				return
+			}
+			p = p[n:]
+		}
+	case path == "/sink" && method == http.MethodPost:
+		sink(ex)
+	case path == "/echo" && method == http.MethodPost:
+		echo(ex)
+	default:
+		ex.WriteHead(http.StatusNotFound, "text/plain", 0)
+	}
+}
+
+// sink reads the whole request body and answers with its length. It
+// waits for the first bytes with a small buffer, so that a stream whose
+// body has not begun (bench/idleconns) holds little memory of ours and
+// the figure per open stream is the server's own.
+func sink(ex exchange) {
+	small := smallPool.Get().(*[512]byte)
+	n, err := ex.Read(small[:])
+	smallPool.Put(small)
+	total := int64(n)
+	if err == nil {
+		buf := bufPool.Get().(*[32 << 10]byte)
+		for err == nil {
+			n, err = ex.Read(buf[:])
+			total += int64(n)
+		}
+		bufPool.Put(buf)
+	}
+	if err != io.EOF {
+		return
+	}
+	var num [20]byte
+	body := strconv.AppendInt(num[:0], total, 10)
+	ex.WriteHead(http.StatusOK, "text/plain", len(body))
+	ex.Write(body)
+}
+
+// echo sends the request body back as it arrives: read a chunk, write it,
+// flush, repeat (full duplex).
+func echo(ex exchange) {
+	if ex.WriteHead(http.StatusOK, "application/octet-stream", -1) != nil || ex.Flush() != nil {
+		return
+	}
+	buf := bufPool.Get().(*[32 << 10]byte)
+	defer bufPool.Put(buf)
+	for {
+		n, err := ex.Read(buf[:])
+		if n > 0 {
+			if _, werr := ex.Write(buf[:n]); werr != nil {
+				return
+			}
+			if ex.Flush() != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // io.EOF: the whole body came back
+		}
+	}
+}

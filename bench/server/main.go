@@ -1,0 +1,235 @@
+// Command server is the benchmark target of bench/run.sh: the same
+// handlers (handlers.go) served either by h2server or by net/http's own
+// HTTP/2 server, so that h2load can compare the two.
+//
+//	go run ./bench/server                       # h2server, h2c prior knowledge, 127.0.0.1:8443
+//	go run ./bench/server -impl nethttp -tls    # net/http, TLS with ALPN h2
+//
+// Endpoints:
+//
+//	GET  / and /hello   200 "hello world\n" (12 bytes)
+//	GET  /1m            1 MiB body, written in -chunk sized writes
+//	POST /echo          the request body comes back as it arrives (full duplex)
+//	POST /sink          reads the whole body, answers with its length in decimal
+//
+// It prints "listening on ADDR" once it accepts connections and shuts down
+// gracefully on SIGTERM or SIGINT, writing the -cpuprofile and -memprofile
+// files on the way out. -pprof serves net/http/pprof on a separate port.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // on http.DefaultServeMux, served only by -pprof
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/h2server/h2server"
+)
+
+func main() {
+	impl := flag.String("impl", "h2server", "server implementation: `h2server` or nethttp")
+	addr := flag.String("addr", "127.0.0.1:8443", "TCP `host:port` to listen on")
+	useTLS := flag.Bool("tls", false, "serve HTTP/2 over TLS (self-signed ECDSA certificate, ALPN h2) instead of h2c prior knowledge")
+	maxStreams := flag.Int("maxstreams", 100, "SETTINGS_MAX_CONCURRENT_STREAMS for either server (0: each server's own default, 100 for h2server and 250 for net/http)")
+	chunk := flag.Int("chunk", 32<<10, "size of each Write of the GET /1m body, in bytes")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	memProfile := flag.String("memprofile", "", "write a heap profile to `file` at shutdown")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this `host:port` (separate from the benchmark port); its CPU profile is unavailable while -cpuprofile runs")
+	quiet := flag.Bool("quiet", false, "log only warnings and errors")
+	flag.Parse()
+
+	if *chunk < 1 {
+		log.Fatal("server: -chunk must be positive")
+	}
+	writeChunk = *chunk
+	if *quiet {
+		slog.SetLogLoggerLevel(slog.LevelWarn)
+	}
+	if err := run(*impl, *addr, *useTLS, *maxStreams, *cpuProfile, *memProfile, *pprofAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// server is what main needs from either implementation.
+type server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+// netHTTPServer serves with net/http's bundled HTTP/2 server only: h2c
+// prior knowledge (HTTP/1 off) or TLS with ALPN h2.
+type netHTTPServer struct {
+	*http.Server
+	tls bool
+}
+
+func (s netHTTPServer) Serve(ln net.Listener) error {
+	if s.tls {
+		return s.Server.ServeTLS(ln, "", "") // certificates are in TLSConfig
+	}
+	return s.Server.Serve(ln)
+}
+
+func run(impl, addr string, useTLS bool, maxStreams int, cpuProfile, memProfile, pprofAddr string) error {
+	if maxStreams < 0 {
+		return errors.New("-maxstreams must not be negative")
+	}
+	var tlsConfig *tls.Config
+	if useTLS {
+		cert, err := selfSigned()
+		if err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	}
+
+	var srv server
+	switch impl {
+	case "h2server":
+		srv = &h2server.Server{
+			Handler:              h2serverHandler(),
+			MaxConcurrentStreams: uint32(maxStreams),
+		}
+	case "nethttp":
+		hs := &http.Server{
+			Handler:   netHTTPHandler(),
+			Protocols: new(http.Protocols),
+			HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
+			// IdleTimeout stays zero: net/http then never closes an idle
+			// connection, which the idle-connection measurement needs.
+			ErrorLog: log.New(os.Stderr, "nethttp: ", log.LstdFlags),
+		}
+		if useTLS {
+			hs.Protocols.SetHTTP2(true)
+			hs.TLSConfig = tlsConfig
+		} else {
+			hs.Protocols.SetUnencryptedHTTP2(true)
+		}
+		srv = netHTTPServer{hs, useTLS}
+	default:
+		return fmt.Errorf("unknown -impl %q (want h2server or nethttp)", impl)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if useTLS && impl == "h2server" {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			ln.Close()
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if pprofAddr != "" {
+		pln, err := net.Listen("tcp", pprofAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("pprof: %w", err)
+		}
+		ps := &http.Server{Handler: http.DefaultServeMux}
+		go ps.Serve(pln)
+		defer ps.Close()
+		fmt.Fprintf(os.Stderr, "pprof on http://%s/debug/pprof/\n", pln.Addr())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	scheme := "h2c"
+	if useTLS {
+		scheme = "h2 over TLS"
+	}
+	fmt.Fprintf(os.Stderr, "server: %s, %s, GOMAXPROCS=%d, pid %d\n", impl, scheme, runtime.GOMAXPROCS(0), os.Getpid())
+	fmt.Printf("listening on %s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process at once
+
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "server: shutdown:", err)
+		srv.Close()
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, h2server.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "server: serve:", err)
+	}
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		runtime.GC() // up-to-date statistics
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selfSigned makes a fresh ECDSA P-256 certificate for 127.0.0.1 and
+// localhost, valid for a day.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{Organization: []string{"h2server benchmark"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
