@@ -14,10 +14,11 @@ var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 // by its length plus one chunk, however the bytes arrived. It is not safe
 // for concurrent use: its owner guards it with a mutex.
 type dataBuffer struct {
-	chunks []*[chunkSize]byte
-	r      int // read offset in chunks[0]
-	w      int // write offset in chunks[len(chunks)-1]
-	n      int // bytes buffered
+	chunks  []*[chunkSize]byte
+	chunks0 [2]*[chunkSize]byte // inline backing for chunks
+	r       int                 // read offset in chunks[0]
+	w       int                 // write offset in chunks[len(chunks)-1]
+	n       int                 // bytes buffered
 }
 
 func (b *dataBuffer) Len() int { return b.n }
@@ -27,6 +28,9 @@ func (b *dataBuffer) Write(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
 		if len(b.chunks) == 0 || b.w == chunkSize {
+			if b.chunks == nil {
+				b.chunks = b.chunks0[:0]
+			}
 			b.chunks = append(b.chunks, chunkPool.Get().(*[chunkSize]byte))
 			b.w = 0
 		}

@@ -72,7 +72,7 @@ func (c *conn) handlerDone() {
 		st := c.pending[0]
 		c.pending[0] = nil
 		c.pending = c.pending[1:]
-		if st.ctx.Err() == nil {
+		if !st.done() {
 			c.spawn(st) // the slot passes on
 			return
 		}

@@ -1,7 +1,6 @@
 package h2server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -209,17 +208,18 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 	st, idle := c.lookup(id)
 	if !idle {
 		if st == nil {
-			// Section 5.1.1: stream IDs only grow; a HEADERS frame for a
-			// lower ID cannot open a stream.
-			return connError{ErrCodeProtocol, "stream_id_not_increasing"}
+			// A closed stream: the block is decoded all the same, to keep
+			// HPACK state in step, then judged (onClosedHeaders).
+			c.hdr.closed = true
+		} else {
+			c.mu.Lock()
+			canRecv := st.state.canRecv()
+			c.mu.Unlock()
+			// After the client's END_STREAM (half-closed (remote)) this is a
+			// stream error (section 5.1), answered once the block is decoded,
+			// so that HPACK state stays in step and other streams carry on.
+			c.hdr.trailerOf, c.hdr.afterEnd = st, !canRecv
 		}
-		c.mu.Lock()
-		canRecv := st.state.canRecv()
-		c.mu.Unlock()
-		// After the client's END_STREAM (half-closed (remote)) this is a
-		// stream error (section 5.1), answered once the block is decoded,
-		// so that HPACK state stays in step and other streams carry on.
-		c.hdr.trailerOf, c.hdr.afterEnd = st, !canRecv
 	}
 	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
 }
@@ -265,10 +265,29 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 	}
 	hdr := &c.hdr
 	defer func() { c.hdr.id = 0 }()
+	if hdr.closed {
+		return c.onClosedHeaders(hdr)
+	}
 	if hdr.trailerOf != nil {
 		return c.onTrailers(hdr)
 	}
 	return c.openStream(hdr)
+}
+
+// onClosedHeaders judges a field block for a closed stream. A request
+// reusing the stream ID is a connection error (section 5.1.1: "The
+// identifier of a newly established stream MUST be numerically greater
+// than all streams that the initiating endpoint has opened"). Anything
+// else is taken for trailers that crossed our RST_STREAM, which section
+// 5.1 has us discard: like DATA on a closed stream, they get STREAM_CLOSED
+// and the connection carries on.
+func (c *conn) onClosedHeaders(hdr *headerBlock) error {
+	for _, f := range hdr.fields {
+		if f.IsPseudo() {
+			return connError{ErrCodeProtocol, "stream_id_not_increasing"}
+		}
+	}
+	return c.streamFailed(streamError{hdr.id, ErrCodeStreamClosed, "headers_on_closed_stream"})
 }
 
 // onField receives each decoded field. Past MaxHeaderListSize, fields are
@@ -355,9 +374,6 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	if hdr.endStream && req.ContentLength > 0 {
 		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
 	}
-	// The request keeps the fields; the next block gets a fresh slice,
-	// sized for a typical request so that it need not grow.
-	c.hdr.fields = make([]hpack.HeaderField, 0, 16)
 	req.RemoteAddr = c.addr
 	req.TLS = c.tls
 	st := c.newStream(id, req, hdr.endStream)
@@ -374,16 +390,23 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		req:        req,
 		state:      stateOpen,
 		rflow:      inflow{avail: c.cfg.initialStreamWindow},
-		rwake:      make(chan struct{}, 1),
-		swake:      make(chan struct{}, 1),
 		sendWindow: outflow(c.peerInitialWindow),
+	}
+	if n := len(req.Fields); n <= len(st.fieldBuf) {
+		// The usual case: the fields move into the stream, and the
+		// reader keeps its slice for the next block.
+		copy(st.fieldBuf[:], req.Fields)
+		st.req.Fields = st.fieldBuf[:n:n]
+	} else {
+		// The request keeps the reader's slice; the next block gets a
+		// fresh one, sized so that it need not grow.
+		c.hdr.fields = make([]hpack.HeaderField, 0, 16)
 	}
 	st.window.Store(int32(c.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
 		st.started = time.Now()
 	}
-	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
 	if endStream {
 		st.rerr = io.EOF
 		st.state = stateHalfClosedRemote

@@ -49,8 +49,11 @@ type Stream struct {
 	id  uint32
 	req Request
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	// The context is made on the first call to Context: most handlers of
+	// small requests never ask, and it costs two allocations.
+	ctx    context.Context         // guarded by smu
+	cancel context.CancelCauseFunc // guarded by smu
+	cause  error                   // guarded by smu: why the stream ended, for a context made later
 
 	state  streamState // guarded by c.mu
 	reject int         // immutable: answer with this status instead of running the handler
@@ -63,7 +66,7 @@ type Stream struct {
 	trailers     http.Header   // guarded by rmu; set before rerr becomes io.EOF
 	recvd        int64         // guarded by rmu: DATA payload bytes received
 	rdeadline    deadline      // guarded by rmu
-	rwake        chan struct{} // one slot: data or an error arrived, or the deadline passed
+	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
 	readCanceled bool          // guarded by rmu
 
 	// The send side: the handler fills, the writer drains.
@@ -82,7 +85,7 @@ type Stream struct {
 	written     int64                 // guarded by smu: body bytes accepted by Write
 	noBody      bool                  // guarded by smu: HEAD, 204 or 304: no body may follow
 	sdeadline   deadline              // guarded by smu
-	swake       chan struct{}         // one slot: the writer drained data, or the stream failed
+	swake       chan struct{}         // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
 
 	// window mirrors sendWindow for Write's quota; the writer stores it
 	// and wakes swake when it grows.
@@ -93,6 +96,13 @@ type Stream struct {
 	refs    atomic.Int32
 	started time.Time // set only when hooks want it
 	status  int       // guarded by smu: the final status produced
+
+	// Inline storage, so that a typical request costs no allocation beyond
+	// the Stream itself: its regular header fields, its response head,
+	// and the header-block queue.
+	fieldBuf [12]hpack.HeaderField
+	headBuf  [6]hpack.HeaderField
+	headsBuf [2][]hpack.HeaderField
 
 	// Owned by the writer goroutine.
 	sent       int64   // response body bytes written
@@ -109,7 +119,50 @@ func (st *Stream) Request() *Request { return &st.req }
 // Context returns a context cancelled when the stream is reset by either
 // side, when the connection is lost or excludes the stream with GOAWAY,
 // and when the handler returns. context.Cause tells which.
-func (st *Stream) Context() context.Context { return st.ctx }
+func (st *Stream) Context() context.Context {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	if st.ctx == nil {
+		st.ctx, st.cancel = context.WithCancelCause(st.c.ctx)
+		if st.cause != nil {
+			st.cancel(st.cause)
+		}
+	}
+	return st.ctx
+}
+
+// cancelLocked cancels the context, or records why for one made later.
+func (st *Stream) cancelLocked(err error) {
+	if st.cause == nil {
+		st.cause = err
+	}
+	if st.cancel != nil {
+		st.cancel(err)
+	}
+}
+
+// ended reports whether the stream failed or its handler finished.
+func (st *Stream) done() bool {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	return st.cause != nil
+}
+
+// rwaitLocked returns the receive side's wake-up channel, making it.
+func (st *Stream) rwaitLocked() chan struct{} {
+	if st.rwake == nil {
+		st.rwake = make(chan struct{}, 1)
+	}
+	return st.rwake
+}
+
+// swaitLocked returns the send side's wake-up channel, making it.
+func (st *Stream) swaitLocked() chan struct{} {
+	if st.swake == nil {
+		st.swake = make(chan struct{}, 1)
+	}
+	return st.swake
+}
 
 // Read reads the request body. It returns io.EOF once the client ended
 // the stream and every byte was read, and a *StreamError if the stream
@@ -137,11 +190,12 @@ func (st *Stream) Read(p []byte) (int, error) {
 		if err == nil && st.rdeadline.expired() {
 			err = os.ErrDeadlineExceeded
 		}
+		ch := st.rwaitLocked()
 		st.rmu.Unlock()
 		if err != nil {
 			return 0, err
 		}
-		<-st.rwake
+		<-ch
 	}
 }
 
@@ -161,10 +215,6 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	if status < 100 || status > 999 || status == http.StatusSwitchingProtocols {
 		return fmt.Errorf("h2server: invalid response status %d", status)
 	}
-	fields, err := appendResponseFields(nil, status, header)
-	if err != nil {
-		return err
-	}
 	st.smu.Lock()
 	defer st.smu.Unlock()
 	if err := st.sendErrLocked(); err != nil {
@@ -173,7 +223,15 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	if st.sentFinal {
 		return errors.New("h2server: WriteHeaders called after the final response head")
 	}
-	st.heads = append(st.heads, fields)
+	var buf []hpack.HeaderField
+	if status >= 200 {
+		buf = st.headBuf[:0] // the final head is made once: it may use the inline array
+	}
+	fields, err := appendResponseFields(buf, status, header)
+	if err != nil {
+		return err
+	}
+	st.pushHeadLocked(fields)
 	if status < 200 {
 		st.notifyLocked()
 		return nil
@@ -201,6 +259,16 @@ func (st *Stream) sendErrLocked() error {
 	return nil
 }
 
+// status200 is the default response head; shared, and never modified.
+var status200 = []hpack.HeaderField{{Name: ":status", Value: "200"}}
+
+func (st *Stream) pushHeadLocked(fields []hpack.HeaderField) {
+	if st.heads == nil {
+		st.heads = st.headsBuf[:0]
+	}
+	st.heads = append(st.heads, fields)
+}
+
 // ensureHeadLocked supplies the default 200 head when the handler writes
 // or ends the response without one.
 func (st *Stream) ensureHeadLocked() {
@@ -209,7 +277,7 @@ func (st *Stream) ensureHeadLocked() {
 		st.status = 200
 		st.declared = -1
 		st.noBody = st.req.Method == "HEAD"
-		st.heads = append(st.heads, []hpack.HeaderField{{Name: ":status", Value: "200"}})
+		st.pushHeadLocked(status200)
 	}
 }
 
@@ -268,7 +336,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 			if stallSince.IsZero() {
 				stallSince = time.Now()
 				stopTimer(stall)
-				stall = time.AfterFunc(d, func() { wake(st.swake) })
+				ch := st.swaitLocked()
+				stall = time.AfterFunc(d, func() { wake(ch) })
 			} else if time.Since(stallSince) >= d {
 				st.smu.Unlock()
 				stopTimer(stall)
@@ -280,8 +349,9 @@ func (st *Stream) Write(p []byte) (int, error) {
 		if len(st.heads) > 0 || st.sbuf.Len() > 0 {
 			st.notifyLocked()
 		}
+		ch := st.swaitLocked()
 		st.smu.Unlock()
-		<-st.swake
+		<-ch
 		st.smu.Lock()
 	}
 	if st.sbuf.Len() >= writeThreshold {
@@ -437,8 +507,8 @@ func (st *Stream) fail(err error) bool {
 	st.rbuf.reset()
 	wake(st.rwake)
 	st.rmu.Unlock()
+	st.cancelLocked(err)
 	st.smu.Unlock()
-	st.cancel(err)
 	return true
 }
 
@@ -447,7 +517,7 @@ func (st *Stream) fail(err error) bool {
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
-	st.rdeadline.set(t, st.rwake)
+	st.rdeadline.set(t, st.rwaitLocked())
 	return nil
 }
 
@@ -456,7 +526,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	st.smu.Lock()
 	defer st.smu.Unlock()
-	st.sdeadline.set(t, st.swake)
+	st.sdeadline.set(t, st.swaitLocked())
 	return nil
 }
 
@@ -480,8 +550,8 @@ func (st *Stream) finish() {
 	if st.serr == nil && st.stopReading(errHandlerDone) {
 		st.resetAfterEndLocked(ErrCodeNo)
 	}
+	st.cancelLocked(errHandlerDone)
 	st.smu.Unlock()
-	st.cancel(errHandlerDone)
 	st.rmu.Lock()
 	st.rbuf.reset() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.

@@ -283,7 +283,9 @@ func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
 // handler that waits for it. Writer only.
 func (st *Stream) publishWindow() {
 	if old := st.window.Swap(int32(st.sendWindow)); int32(st.sendWindow) > old {
+		st.smu.Lock()
 		wake(st.swake)
+		st.smu.Unlock()
 	}
 }
 
@@ -320,7 +322,10 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	}
 	for len(st.heads) > 0 {
 		fields := st.heads[0]
-		st.heads = st.heads[1:]
+		// Shift rather than reslice, so the inline array stays in use.
+		n := copy(st.heads, st.heads[1:])
+		st.heads[n] = nil
+		st.heads = st.heads[:n]
 		end := len(st.heads) == 0 && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOut == nil && isFinal(fields)
 		st.smu.Unlock()
 		w.writeHeaders(st.id, fields, end)
