@@ -1,6 +1,10 @@
 package h2server
 
-import "sync"
+import (
+	"io"
+	"net"
+	"sync"
+)
 
 // chunkSize is the size of the pooled chunks that hold request and response
 // bodies. It matches the default SETTINGS_MAX_FRAME_SIZE, so a full DATA
@@ -107,4 +111,101 @@ func (b *dataBuffer) reset() {
 	}
 	b.chunks = b.chunks[:0]
 	b.r, b.w, b.n = 0, 0, 0
+}
+
+// readBufferSize is the size of a connection's pooled read buffer.
+const readBufferSize = 32 << 10
+
+var readBufPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
+
+// connReader is the reader's buffered view of the connection. Unlike a
+// bufio.Reader it holds its buffer only while the connection is busy: a
+// connection with no open stream that runs out of input waits for the
+// peer reading straight into the caller's slice (the Framer's 9-byte
+// frame header), with its buffer back in the pool. An idle connection
+// costs no read buffer; a busy one reads many frames per syscall.
+// Reader goroutine only.
+type connReader struct {
+	nc   net.Conn
+	buf  *[readBufferSize]byte
+	r, w int
+	idle func() bool
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	if cr.r == cr.w {
+		if len(p) >= readBufferSize {
+			return cr.nc.Read(p)
+		}
+		if cr.idle() {
+			cr.release()
+			return cr.nc.Read(p)
+		}
+		if err := cr.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, cr.buf[cr.r:cr.w])
+	cr.r += n
+	return n, nil
+}
+
+// fill reads into an empty buffer, taking one from the pool if needed.
+func (cr *connReader) fill() error {
+	if cr.buf == nil {
+		cr.buf = readBufPool.Get().(*[readBufferSize]byte)
+	}
+	n, err := cr.nc.Read(cr.buf[:])
+	cr.r, cr.w = 0, n
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	return nil
+}
+
+// next returns up to n buffered bytes, reading more if none are, and
+// consumes them. The slice is valid until the next call.
+func (cr *connReader) next(n int) ([]byte, error) {
+	if cr.r == cr.w {
+		if err := cr.fill(); err != nil {
+			return nil, err
+		}
+	}
+	k := min(n, cr.w-cr.r)
+	p := cr.buf[cr.r : cr.r+k]
+	cr.r += k
+	return p, nil
+}
+
+// ReadByte and UnreadByte serve the preface check, which reads byte by
+// byte; they always buffer.
+func (cr *connReader) ReadByte() (byte, error) {
+	if cr.r == cr.w {
+		if err := cr.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := cr.buf[cr.r]
+	cr.r++
+	return b, nil
+}
+
+func (cr *connReader) UnreadByte() error {
+	if cr.r == 0 {
+		return io.ErrNoProgress
+	}
+	cr.r--
+	return nil
+}
+
+// release gives an empty buffer back to the pool.
+func (cr *connReader) release() {
+	if cr.buf != nil && cr.r == cr.w {
+		readBufPool.Put(cr.buf)
+		cr.buf = nil
+		cr.r, cr.w = 0, 0
+	}
 }

@@ -1,7 +1,6 @@
 package h2server
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -37,16 +36,16 @@ type conn struct {
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
 
-	wq         writeQueue
-	work       chan *Stream // hands a stream to an idle worker (see worker)
-	w          *writer
-	done       chan struct{} // closed at teardown: the writer stops
-	writerDone chan struct{} // closed when the writer returns
+	wq      writeQueue
+	work    chan *Stream // hands a stream to an idle worker (see worker)
+	w       *writer
+	done    chan struct{}  // closed at teardown: the writer stops
+	writers sync.WaitGroup // the writer goroutine, while one runs
 
 	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
 
 	// Owned by the reader.
-	br                *bufio.Reader
+	br                *connReader
 	fr                *http2.Framer
 	hdec              *hpack.Decoder
 	hdr               headerBlock
@@ -58,6 +57,7 @@ type conn struct {
 
 	mu            sync.Mutex
 	streams       map[uint32]*Stream // guarded by mu: open and half-closed streams
+	nstreams      atomic.Int32       // len(streams), readable without mu
 	lastStreamID  uint32             // guarded by mu: highest client stream ID seen
 	handlers      int                // guarded by mu: handler goroutines running
 	pending       []*Stream          // guarded by mu: streams waiting for a handler slot
@@ -94,14 +94,13 @@ type headerBlock struct {
 
 func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c := &conn{
-		srv:        srv,
-		nc:         nc,
-		cfg:        cfg,
-		addr:       nc.RemoteAddr(),
-		done:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		streams:    make(map[uint32]*Stream),
-		inflow:     inflow{avail: cfg.initialConnWindow},
+		srv:     srv,
+		nc:      nc,
+		cfg:     cfg,
+		addr:    nc.RemoteAddr(),
+		done:    make(chan struct{}),
+		streams: make(map[uint32]*Stream),
+		inflow:  inflow{avail: cfg.initialConnWindow},
 		// The peer's default until its SETTINGS say otherwise.
 		peerInitialWindow:     65535,
 		streamUpdateThreshold: max(cfg.initialStreamWindow/4, 1),
@@ -201,7 +200,12 @@ func (c *conn) startWriter() {
 	c.fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
 	c.hdec = hpack.NewDecoder(4096, c.onField)
 	c.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
-	go c.w.run()
+	c.wq.start = func() {
+		go func() {
+			defer c.wq.wg.Done()
+			c.w.run()
+		}()
+	}
 
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxConcurrentStreams, Val: c.cfg.maxConcurrentStreams},
@@ -253,7 +257,8 @@ func (c *conn) teardown() {
 	}
 	c.nc.Close()
 	if c.w != nil {
-		<-c.writerDone
+		c.wq.stop()
+		c.wq.wg.Wait()
 	}
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
@@ -262,6 +267,7 @@ func (c *conn) teardown() {
 		streams = append(streams, st)
 	}
 	clear(c.streams)
+	c.nstreams.Store(0)
 	pending := c.pending
 	c.pending = nil
 	for _, t := range []*time.Timer{c.idleTimer, c.settingsTimer, c.shutdownTimer} {
@@ -297,6 +303,15 @@ func (c *conn) readLoop() error {
 		}
 		if err != nil {
 			return c.readError(err, "frame_header")
+		}
+		if fh.Type == http2.FrameData {
+			if err := c.readData(fh); err != nil {
+				return c.readError(err, "data")
+			}
+			if err := c.throttle(); err != nil {
+				return err
+			}
+			continue
 		}
 		if c.hdr.id != 0 && fh.Type == http2.FrameContinuation {
 			// Check the caps before the payload is read into memory.
@@ -398,8 +413,6 @@ func (c *conn) processFrame(f http2.Frame) error {
 		c.gotSettings = true
 	}
 	switch f := f.(type) {
-	case *http2.DataFrame:
-		return c.onData(f)
 	case *http2.HeadersFrame:
 		return c.onHeaders(f)
 	case *http2.ContinuationFrame:
@@ -493,6 +506,7 @@ func (c *conn) transitionLocked(st *Stream, ev streamEvent) bool {
 	st.state = next
 	if next == stateClosed {
 		delete(c.streams, st.id)
+		c.nstreams.Store(int32(len(c.streams)))
 		c.maybeCloseLocked()
 		st.release()
 	}

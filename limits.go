@@ -99,8 +99,6 @@ func (c *conn) throttle() error {
 		select {
 		case <-c.wq.space:
 			t.Reset(stuckWriterTimeout) // the peer reads, if slowly
-		case <-c.writerDone:
-			return nil
 		case <-t.C:
 			return connError{ErrCodeEnhanceYourCalm, "control_queue_full"}
 		}

@@ -1,7 +1,6 @@
 package h2server
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -26,7 +25,7 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.br = bufio.NewReaderSize(c.nc, readBufferSize)
+	c.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }}
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 		defer c.nc.SetReadDeadline(time.Time{})

@@ -129,11 +129,81 @@ func (c *conn) onPriority(f *http2.PriorityFrame) error {
 	return c.glitch("priority")
 }
 
-func (c *conn) onData(f *http2.DataFrame) error {
-	id := f.StreamID
-	n := f.Length // payload and padding both count (section 6.9.1)
-	if !c.inflow.take(n) {
-		return connError{ErrCodeFlowControl, "conn_window_exceeded"}
+// readData handles a DATA frame straight from the connection's read
+// buffer: its payload is copied once, into the stream's receive buffer,
+// not first into the Framer's. fh came from ReadFrameHeader, which checked
+// its size against MAX_FRAME_SIZE and its place among CONTINUATION frames;
+// the payload is always consumed unless the connection fails.
+func (c *conn) readData(fh http2.FrameHeader) error {
+	if !c.gotSettings {
+		return connError{ErrCodeProtocol, "preface_not_settings"}
+	}
+	if fh.StreamID == 0 {
+		return connError{ErrCodeProtocol, "invalid_data"} // section 6.1
+	}
+	rest, pad := int(fh.Length), 0
+	if fh.Flags.Has(http2.FlagDataPadded) {
+		if rest == 0 {
+			return connError{ErrCodeFrameSize, "short_data"}
+		}
+		b, err := c.br.ReadByte()
+		if err != nil {
+			return err
+		}
+		rest, pad = rest-1, int(b)
+		if pad > rest {
+			// Section 6.1: padding as long as the payload or longer.
+			return connError{ErrCodeProtocol, "invalid_data"}
+		}
+	}
+	dataLen := rest - pad
+	end := fh.Flags.Has(http2.FlagDataEndStream)
+	st, err := c.admitData(fh.StreamID, fh.Length, dataLen, end)
+	if err != nil {
+		return err
+	}
+	for n := dataLen; n > 0; {
+		p, err := c.br.next(n)
+		if err != nil {
+			return err
+		}
+		n -= len(p)
+		if st != nil {
+			st.appendData(p)
+		}
+	}
+	for pad > 0 {
+		p, err := c.br.next(pad)
+		if err != nil {
+			return err
+		}
+		pad -= len(p)
+	}
+	if st == nil {
+		return nil
+	}
+	if end {
+		st.deliver(nil, true, nil)
+		c.mu.Lock()
+		c.transitionLocked(st, evRecvEndStream)
+		c.mu.Unlock()
+		return nil
+	}
+	if dataLen == 0 {
+		// Empty DATA without END_STREAM (padding only, or nothing) moves
+		// no request forward.
+		return c.glitch("empty_data")
+	}
+	return nil
+}
+
+// admitData applies flow control and the stream's state to a DATA frame
+// of n bytes (dataLen of them data) before its payload is read. It
+// returns the stream to deliver the payload to, or nil to discard it
+// after a stream error; an error is the connection's.
+func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
+	if !c.inflow.take(n) { // payload and padding both count (section 6.9.1)
+		return nil, connError{ErrCodeFlowControl, "conn_window_exceeded"}
 	}
 	// Credit the connection window at once: a stream's own window bounds
 	// what it buffers, and a slow reader must not stall its neighbours.
@@ -142,29 +212,28 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	}
 	st, idle := c.lookup(id)
 	if idle {
-		return connError{ErrCodeProtocol, "data_on_idle_stream"}
+		return nil, connError{ErrCodeProtocol, "data_on_idle_stream"}
 	}
 	if st == nil {
-		return c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_on_closed_stream"})
+		return nil, c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_on_closed_stream"})
 	}
 	c.mu.Lock()
 	canRecv := st.state.canRecv()
 	c.mu.Unlock()
 	if !canRecv {
-		return c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_after_end_stream"})
+		return nil, c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_after_end_stream"})
 	}
-	data := f.Data()
 	st.rmu.Lock()
 	if !st.rflow.take(n) {
 		st.rmu.Unlock()
-		return c.streamFailed(streamError{id, ErrCodeFlowControl, "stream_window_exceeded"})
+		return nil, c.streamFailed(streamError{id, ErrCodeFlowControl, "stream_window_exceeded"})
 	}
-	st.recvd += int64(len(data))
+	st.recvd += int64(dataLen)
 	cl := st.req.ContentLength
 	overrun := cl >= 0 && st.recvd > cl
-	short := f.StreamEnded() && cl >= 0 && st.recvd != cl
+	short := end && cl >= 0 && st.recvd != cl
 	// Padding, and DATA nobody will read, go back to the peer now.
-	give := int(n) - len(data)
+	give := int(n) - dataLen
 	if st.readCanceled {
 		give = int(n)
 	}
@@ -178,21 +247,9 @@ func (c *conn) onData(f *http2.DataFrame) error {
 	}
 	if overrun || short {
 		// Section 8.1.1: content-length must match the DATA received.
-		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
+		return nil, c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
 	}
-	st.deliver(data, f.StreamEnded(), nil)
-	if f.StreamEnded() {
-		c.mu.Lock()
-		c.transitionLocked(st, evRecvEndStream)
-		c.mu.Unlock()
-		return nil
-	}
-	if len(data) == 0 {
-		// Empty DATA without END_STREAM (padding only, or nothing) moves
-		// no request forward.
-		return c.glitch("empty_data")
-	}
-	return nil
+	return st, nil
 }
 
 // onHeaders starts a header block: a new request, or trailers.
@@ -413,6 +470,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	}
 	c.mu.Lock()
 	c.streams[id] = st
+	c.nstreams.Store(int32(len(c.streams)))
 	c.disarmIdleLocked()
 	c.mu.Unlock()
 	return st

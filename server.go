@@ -165,9 +165,6 @@ type config struct {
 	hooks                  Hooks
 }
 
-// readBufferSize is the size of each connection's read buffer.
-const readBufferSize = 8 << 10
-
 func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {

@@ -68,6 +68,8 @@ type Stream struct {
 	rdeadline    deadline      // guarded by rmu
 	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
 	readCanceled bool          // guarded by rmu
+	rdst         []byte        // guarded by rmu: the buffer of a Read waiting for data
+	rgot         int           // guarded by rmu: bytes the reader copied into rdst
 
 	// The send side: the handler fills, the writer drains.
 	smu         sync.Mutex
@@ -170,8 +172,13 @@ func (st *Stream) swaitLocked() chan struct{} {
 func (st *Stream) Read(p []byte) (int, error) {
 	for {
 		st.rmu.Lock()
-		if st.rbuf.Len() > 0 {
-			n := st.rbuf.Read(p)
+		st.rdst = nil
+		if n := st.rgot; n > 0 || st.rbuf.Len() > 0 {
+			if n > 0 {
+				st.rgot = 0 // the reader copied straight into p
+			} else {
+				n = st.rbuf.Read(p)
+			}
 			var incr uint32
 			if st.rerr == nil {
 				incr = st.rflow.give(n, st.c.streamUpdateThreshold)
@@ -191,6 +198,9 @@ func (st *Stream) Read(p []byte) (int, error) {
 			err = os.ErrDeadlineExceeded
 		}
 		ch := st.rwaitLocked()
+		if err == nil {
+			st.rdst = p // let the reader copy the next DATA straight in
+		}
 		st.rmu.Unlock()
 		if err != nil {
 			return 0, err
@@ -461,6 +471,7 @@ func (st *Stream) stopReading(why error) bool {
 	st.rerr = why
 	st.readCanceled = true
 	st.rbuf.reset()
+	st.rdst, st.rgot = nil, 0
 	wake(st.rwake)
 	return true
 }
@@ -505,6 +516,7 @@ func (st *Stream) fail(err error) bool {
 	st.rmu.Lock()
 	st.rerr = err
 	st.rbuf.reset()
+	st.rdst, st.rgot = nil, 0
 	wake(st.rwake)
 	st.rmu.Unlock()
 	st.cancelLocked(err)
@@ -586,6 +598,26 @@ func (st *Stream) release() {
 
 func (st *Stream) info() *StreamInfo {
 	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: st.started}
+}
+
+// appendData adds request body bytes from the reader, which checked flow
+// control; once reading stopped they are dropped.
+func (st *Stream) appendData(p []byte) {
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	if st.rerr == nil {
+		if st.rdst != nil && st.rgot == 0 && st.rbuf.Len() == 0 {
+			// A Read is waiting: one copy, into its buffer, while the
+			// bytes are still in cache.
+			st.rgot = copy(st.rdst, p)
+			st.rdst = nil
+			p = p[st.rgot:]
+		}
+		if len(p) > 0 {
+			st.rbuf.Write(p)
+		}
+		wake(st.rwake)
+	}
 }
 
 // deliver appends DATA from the reader; the caller checked flow control.

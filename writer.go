@@ -70,6 +70,12 @@ type writeQueue struct {
 	wake  chan struct{} // one slot: items were pushed
 	space chan struct{} // one slot: the writer drained the queue (see conn.throttle)
 	n     atomic.Int32  // len(items), readable without mu
+	// The writer goroutine runs only while there is work, and a little
+	// after: an idle connection has no writer goroutine.
+	running bool   // guarded by mu: a writer goroutine runs or is starting
+	stopped bool   // guarded by mu: no writer may start again
+	start   func() // runs a writer goroutine, which calls wg.Done; set before the first push
+	wg      sync.WaitGroup
 }
 
 func (q *writeQueue) push(it writeItem) {
@@ -79,8 +85,35 @@ func (q *writeQueue) push(it writeItem) {
 		q.ctrl++
 	}
 	q.n.Store(int32(len(q.items)))
+	spawn := !q.running && !q.stopped
+	if spawn {
+		q.running = true
+		q.wg.Add(1) // under mu, so that it precedes stop and the Wait after it
+	}
 	q.mu.Unlock()
-	wake(q.wake)
+	if spawn {
+		q.start()
+	} else {
+		wake(q.wake)
+	}
+}
+
+// retire lets the writer goroutine exit, unless work arrived meanwhile.
+func (q *writeQueue) retire() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 {
+		return false
+	}
+	q.running = false
+	return true
+}
+
+// stop keeps any further writer goroutine from starting.
+func (q *writeQueue) stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.stopped = true
 }
 
 // controlQueued returns how many control items wait; the reader uses it
@@ -107,7 +140,7 @@ func (q *writeQueue) swap(spare []writeItem) []writeItem {
 // the writer goroutine.
 type writer struct {
 	c    *conn
-	bw   *bufio.Writer
+	bw   outBuf
 	fr   *http2.Framer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
@@ -117,7 +150,8 @@ type writer struct {
 	ready        streamRing
 	spare        []writeItem
 	err          error // the first write error; after it, nothing is written
-	closing      bool  // itemClose seen
+	linger       *time.Timer
+	closing      bool // itemClose seen
 }
 
 func newWriter(c *conn) *writer {
@@ -126,18 +160,21 @@ func newWriter(c *conn) *writer {
 	if d := c.cfg.writeTimeout; d > 0 {
 		out = &deadlineWriter{nc: c.nc, d: d}
 	}
-	w.bw = bufio.NewWriterSize(out, 32<<10)
+	w.bw.out = out
 	if h := c.cfg.hooks.FrameWritten; h != nil {
-		w.fr = http2.NewFramer(&frameHookWriter{w: w.bw, c: &c.info, hook: h}, nil)
+		w.fr = http2.NewFramer(&frameHookWriter{w: &w.bw, c: &c.info, hook: h}, nil)
 	} else {
-		w.fr = http2.NewFramer(w.bw, nil)
+		w.fr = http2.NewFramer(&w.bw, nil)
 	}
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
 
+// writerLinger is how long an idle writer goroutine waits for more work
+// before it exits; the next frame to send starts a new one.
+const writerLinger = 100 * time.Millisecond
+
 func (w *writer) run() {
-	defer close(w.c.writerDone)
 	q := &w.c.wq
 	yielded := false
 	for {
@@ -150,6 +187,7 @@ func (w *writer) run() {
 			w.spare = items
 			wake(q.space)
 			if w.closing {
+				q.stop()
 				return
 			}
 			continue
@@ -157,7 +195,7 @@ func (w *writer) run() {
 		if w.writeRound() {
 			continue
 		}
-		if !yielded && w.bw.Buffered() > 0 && w.bw.Available() > 0 {
+		if !yielded && w.bw.partial() {
 			// Out of work with a partial batch: let handlers that are
 			// about to queue a response run first, so that many small
 			// responses share one write.
@@ -167,8 +205,17 @@ func (w *writer) run() {
 		}
 		yielded = false
 		w.flush()
+		if w.linger == nil {
+			w.linger = time.NewTimer(writerLinger)
+		} else {
+			w.linger.Reset(writerLinger)
+		}
 		select {
 		case <-q.wake:
+		case <-w.linger.C:
+			if w.ready.n == 0 && q.retire() {
+				return
+			}
 		case <-w.c.done:
 			return
 		}
@@ -176,10 +223,10 @@ func (w *writer) run() {
 }
 
 func (w *writer) flush() {
-	if w.err != nil || w.bw.Buffered() == 0 {
+	if w.err != nil {
 		return
 	}
-	w.check(w.bw.Flush())
+	w.check(w.bw.flush())
 }
 
 // check records a write error; the first one closes the transport so that
@@ -476,4 +523,44 @@ type deadlineWriter struct {
 func (dw *deadlineWriter) Write(p []byte) (int, error) {
 	dw.nc.SetWriteDeadline(time.Now().Add(dw.d))
 	return dw.nc.Write(p)
+}
+
+// writeBufferSize is the size of the pooled buffer frames collect in.
+const writeBufferSize = 32 << 10
+
+var writeBufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+
+// outBuf batches frames for the socket in a pooled bufio.Writer, held
+// from a batch's first frame to its flush: an idle connection holds none.
+// Writer goroutine only.
+type outBuf struct {
+	out io.Writer
+	bw  *bufio.Writer
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	if o.bw == nil {
+		o.bw = writeBufPool.Get().(*bufio.Writer)
+		o.bw.Reset(o.out)
+	}
+	return o.bw.Write(p)
+}
+
+// partial reports a batch that has begun and has room for more.
+func (o *outBuf) partial() bool {
+	return o.bw != nil && o.bw.Buffered() > 0 && o.bw.Available() > 0
+}
+
+// flush writes the batch out and gives the buffer back.
+func (o *outBuf) flush() error {
+	if o.bw == nil {
+		return nil
+	}
+	if err := o.bw.Flush(); err != nil {
+		return err
+	}
+	o.bw.Reset(nil)
+	writeBufPool.Put(o.bw)
+	o.bw = nil
+	return nil
 }
