@@ -16,11 +16,13 @@
 // Each connection has exactly one reader goroutine, the only code that
 // reads the socket: it owns the read Framer, the HPACK decoder and the
 // stream table, answers control frames, and hands HEADERS and DATA to
-// streams. It has exactly one writer goroutine, the only code that
+// streams. It has at most one writer goroutine, the only code that
 // writes the socket: it owns the write Framer, the HPACK encoder (so
 // header blocks are encoded in the order they hit the wire) and the
-// windows the peer grants us. And it has one goroutine per running
-// handler. The three meet at explicit hand-offs: the writer's queue, each
+// windows the peer grants us; it exits after 100 ms without work and the
+// next frame to send starts another, so an idle connection costs one
+// goroutine and no buffer. And it has one goroutine per running handler;
+// up to 16 of them stay to serve the connection's next streams. The three meet at explicit hand-offs: the writer's queue, each
 // stream's send and receive buffers, and the connection's mutex, which
 // guards the stream table and stream states. Every mutable field says
 // which goroutine or mutex owns it.
