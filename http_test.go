@@ -8,18 +8,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,24 +35,6 @@ import (
 // never a way to let something happen.
 const adapterWait = 20 * time.Second
 
-// adapterLogs collects a server's log lines across goroutines.
-type adapterLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *adapterLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *adapterLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // adapterEnv is an HTTPHandler served on a loopback port, and an h2c
 // client for it.
 type adapterEnv struct {
@@ -68,7 +43,7 @@ type adapterEnv struct {
 	url    string // http://host:port, no trailing slash
 	tr     *http2.Transport
 	client *http.Client
-	logs   *adapterLogs
+	logs   *logBuffer
 }
 
 // h2cTransport is Go's HTTP/2 client speaking h2c with prior knowledge.
@@ -88,7 +63,7 @@ func h2cTransport() *http2.Transport {
 func startAdapter(t *testing.T, h http.Handler, tlsConfig ...*tls.Config) *adapterEnv {
 	t.Helper()
 	t.Cleanup(checkNoLeaks(t)) // registered first, so it runs last
-	logs := &adapterLogs{}
+	logs := &logBuffer{}
 	e := &adapterEnv{
 		srv:  &Server{Handler: HTTPHandler(h), Logger: slog.New(slog.NewTextHandler(logs, nil))},
 		tr:   h2cTransport(),
@@ -105,7 +80,7 @@ func startAdapter(t *testing.T, h http.Handler, tlsConfig ...*tls.Config) *adapt
 	if len(tlsConfig) > 0 {
 		ln = tls.NewListener(ln, tlsConfig[0])
 		e.url = "https://" + e.addr
-		e.tr = &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: adapterCert().pool}}
+		e.tr = &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: testCertPoolOnly()}}
 		e.client = &http.Client{Transport: e.tr}
 	}
 	served := make(chan error, 1)
@@ -890,8 +865,8 @@ func TestHTTPAdapterRequest(t *testing.T) {
 	})
 
 	t.Run("TLS", func(t *testing.T) {
-		c := adapterCert()
-		e := startAdapter(t, handler, &tls.Config{Certificates: []tls.Certificate{c.cert}, NextProtos: []string{"h2"}})
+		cert, _ := testCert()
+		e := startAdapter(t, handler, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
 		req, _ := http.NewRequest("GET", e.url+"/tls", nil)
 		want := base
 		want.Host, want.RequestURI, want.Path, want.TLS, want.NoBody = e.addr, "/tls", "/tls", true, true
@@ -956,40 +931,6 @@ func TestHTTPAdapterParsePath(t *testing.T) {
 		}
 	}
 }
-
-// adapterCert is a self-signed certificate for 127.0.0.1, generated once.
-var adapterCert = sync.OnceValue(func() (c struct {
-	cert tls.Certificate
-	pool *x509.CertPool
-}) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "h2server adapter test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	c.pool = x509.NewCertPool()
-	c.pool.AddCert(leaf)
-	c.cert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-	return c
-})
 
 // TestHTTPAdapterMatchesNetHTTP serves the same handlers with net/http's
 // own HTTP/2 server (h2c) and with the adapter, and compares what Go's

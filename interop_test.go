@@ -78,6 +78,12 @@ var testCert = sync.OnceValues(func() (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 })
 
+// testCertPoolOnly returns the pool that trusts testCert.
+func testCertPoolOnly() *x509.CertPool {
+	_, pool := testCert()
+	return pool
+}
+
 // logBuffer collects a server's log output across goroutines.
 type logBuffer struct {
 	mu  sync.Mutex

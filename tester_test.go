@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 
@@ -31,7 +30,7 @@ type serverTester struct {
 	called map[uint32]*handlerCall // calls taken off the channel, by stream
 	quit   chan struct{}
 	served chan error
-	logs   *syncBuffer
+	logs   *logBuffer
 }
 
 // handlerCall is a handler invocation paused for the test: the test acts
@@ -39,24 +38,6 @@ type serverTester struct {
 type handlerCall struct {
 	st      *Stream
 	release chan struct{}
-}
-
-// syncBuffer collects log output across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // newServerTester starts a server connection. A nil handler pauses each
@@ -69,7 +50,7 @@ func newServerTester(t testing.TB, h Handler, opts ...func(*Server)) *serverTest
 		called: make(map[uint32]*handlerCall),
 		quit:   make(chan struct{}),
 		served: make(chan error, 1),
-		logs:   &syncBuffer{},
+		logs:   &logBuffer{},
 	}
 	if h == nil {
 		h = HandlerFunc(func(st *Stream) {
