@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,28 +223,6 @@ func (c *conn) startWriter() {
 	c.mu.Unlock()
 }
 
-// drain keeps reading, and discarding, for a moment after a connection
-// error, so that the GOAWAY reaches a peer that is still sending instead
-// of being lost to a TCP reset.
-func (c *conn) drain() {
-	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	io.Copy(io.Discard, c.nc)
-}
-
-// lingerTimeout bounds how long a closing connection waits for its peer.
-const lingerTimeout = time.Second
-
-// closeWrite ends our direction of the transport after the last frame, and
-// gives the peer lingerTimeout to close its own.
-func closeWrite(nc net.Conn) {
-	type closeWriter interface{ CloseWrite() error }
-	if cw, ok := nc.(closeWriter); ok && cw.CloseWrite() == nil {
-		nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-		return
-	}
-	nc.Close()
-}
-
 // teardown runs when the reader stops: every stream fails, timers stop,
 // the writer exits, and the transport closes.
 func (c *conn) teardown() {
@@ -437,65 +414,6 @@ func (c *conn) processFrame(f http2.Frame) error {
 	return c.glitch("unknown_frame")
 }
 
-// maxIdleWorkers is how many handler goroutines a connection keeps
-// waiting for its next stream. Reusing them saves starting a goroutine
-// and, above all, growing a fresh goroutine's stack for every request.
-const maxIdleWorkers = 16
-
-// worker runs st's handler, then the handlers of later streams handed to
-// it by startHandler, until the connection ends or enough others idle.
-func (c *conn) worker(st *Stream) {
-	for {
-		c.runHandler(st)
-		if c.idleWorkers.Add(1) > maxIdleWorkers {
-			c.idleWorkers.Add(-1)
-			return
-		}
-		select {
-		case st = <-c.work:
-		case <-c.done:
-			c.idleWorkers.Add(-1)
-			return
-		}
-	}
-}
-
-// spawn runs st's handler on an idle worker, or a new one.
-func (c *conn) spawn(st *Stream) {
-	select {
-	case c.work <- st:
-		c.idleWorkers.Add(-1)
-	default:
-		go c.worker(st)
-	}
-}
-
-func (c *conn) runHandler(st *Stream) {
-	defer func() {
-		if r := recover(); r != nil {
-			if r != errAbortStream {
-				c.log.Error("h2server: handler panic; resetting its stream",
-					"stream", st.id, "panic", r, "stack", string(debug.Stack()))
-			}
-			st.Reset(ErrCodeInternal)
-		}
-		// Free the handler's slot before its END_STREAM can reach the
-		// client: a client that opens its next stream the moment this one
-		// ends must find the slot free.
-		c.handlerDone()
-		st.finish()
-		st.release()
-	}()
-	if st.reject != 0 {
-		st.WriteHeaders(st.reject, nil)
-		return
-	}
-	c.cfg.handler.ServeStream(st)
-}
-
-// errAbortStream, panicked by a handler, resets its stream without a log line.
-var errAbortStream = errors.New("h2server: abort stream")
-
 // transitionLocked moves st through the state machine; a stream that
 // reaches closed leaves the table.
 func (c *conn) transitionLocked(st *Stream, ev streamEvent) bool {
@@ -526,105 +444,4 @@ func (c *conn) streamReset(st *Stream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.transitionLocked(st, evReset)
-}
-
-// armIdleLocked starts the idle timer when no stream is open.
-func (c *conn) armIdleLocked() {
-	d := c.cfg.idleTimeout
-	if d <= 0 || c.idleArmed || len(c.streams) > 0 || c.handlers > 0 {
-		return
-	}
-	c.idleArmed = true
-	c.idleAt = time.Now().Add(d)
-	if c.idleTimer == nil {
-		c.idleTimer = time.AfterFunc(d, c.onIdle)
-	} else {
-		c.idleTimer.Reset(d)
-	}
-}
-
-// disarmIdleLocked stops the idle clock when a stream opens.
-func (c *conn) disarmIdleLocked() {
-	if c.idleArmed {
-		c.idleArmed = false
-		c.idleTimer.Stop()
-	}
-}
-
-func (c *conn) onIdle() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// A run that lost the race with a new stream, or with re-arming,
-	// finds the connection busy or its deadline moved.
-	if !c.idleArmed || time.Now().Before(c.idleAt) || len(c.streams) > 0 || c.handlers > 0 || c.goingAway {
-		return
-	}
-	c.idleArmed = false
-	c.goAwayLocked()
-}
-
-// goAwayLocked queues our final GOAWAY NO_ERROR naming the last stream we
-// will serve; the connection closes once those streams are done.
-func (c *conn) goAwayLocked() {
-	if c.goingAway {
-		return
-	}
-	c.goingAway = true
-	c.goAwayID = c.lastStreamID
-	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ErrCodeNo})
-	c.maybeCloseLocked()
-}
-
-// maybeCloseLocked closes a connection that is going away once nothing
-// remains to serve, and re-arms the idle timer of one that is not.
-func (c *conn) maybeCloseLocked() {
-	if len(c.streams) > 0 || c.handlers > 0 {
-		return
-	}
-	if !c.goingAway {
-		c.armIdleLocked()
-		return
-	}
-	if !c.closeQueued {
-		c.closeQueued = true
-		c.wq.push(writeItem{kind: itemClose})
-	}
-}
-
-// shutdownPingData marks the PING of a graceful shutdown.
-var shutdownPingData = [8]byte{'h', '2', 's', 'h', 'u', 't', 'd', 'n'}
-
-// shutdown starts a graceful shutdown (RFC 9113 section 6.8): a GOAWAY
-// with the largest stream ID and a PING; when the PING returns, every
-// stream the client opened before it is known, and the final GOAWAY
-// names the last of them.
-func (c *conn) shutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.w == nil {
-		// Still in the handshake or preface: nothing was admitted.
-		c.nc.Close()
-		return
-	}
-	if c.shutdownSent || c.goingAway {
-		return
-	}
-	// Even an idle connection gets both steps: requests may be on the
-	// wire, and the PING tells us when all of them have arrived.
-	c.shutdownSent = true
-	c.wq.push(writeItem{kind: itemGoAway, id: 1<<31 - 1, code: ErrCodeNo})
-	c.wq.push(writeItem{kind: itemPing, data: shutdownPingData})
-	c.shutdownTimer = time.AfterFunc(c.cfg.shutdownPingTimeout, c.finishShutdown)
-}
-
-func (c *conn) finishShutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.shutdownSent {
-		return
-	}
-	if c.shutdownTimer != nil {
-		c.shutdownTimer.Stop()
-	}
-	c.goAwayLocked()
 }

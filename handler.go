@@ -1,0 +1,67 @@
+package h2server
+
+import (
+	"errors"
+	"runtime/debug"
+)
+
+// Handler goroutines: started per stream, reused for the connection's next streams.
+
+// maxIdleWorkers is how many handler goroutines a connection keeps
+// waiting for its next stream. Reusing them saves starting a goroutine
+// and, above all, growing a fresh goroutine's stack for every request.
+const maxIdleWorkers = 16
+
+// worker runs st's handler, then the handlers of later streams handed to
+// it by startHandler, until the connection ends or enough others idle.
+func (c *conn) worker(st *Stream) {
+	for {
+		c.runHandler(st)
+		if c.idleWorkers.Add(1) > maxIdleWorkers {
+			c.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case st = <-c.work:
+		case <-c.done:
+			c.idleWorkers.Add(-1)
+			return
+		}
+	}
+}
+
+// spawn runs st's handler on an idle worker, or a new one.
+func (c *conn) spawn(st *Stream) {
+	select {
+	case c.work <- st:
+		c.idleWorkers.Add(-1)
+	default:
+		go c.worker(st)
+	}
+}
+
+func (c *conn) runHandler(st *Stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r != errAbortStream {
+				c.log.Error("h2server: handler panic; resetting its stream",
+					"stream", st.id, "panic", r, "stack", string(debug.Stack()))
+			}
+			st.Reset(ErrCodeInternal)
+		}
+		// Free the handler's slot before its END_STREAM can reach the
+		// client: a client that opens its next stream the moment this one
+		// ends must find the slot free.
+		c.handlerDone()
+		st.finish()
+		st.release()
+	}()
+	if st.reject != 0 {
+		st.WriteHeaders(st.reject, nil)
+		return
+	}
+	c.cfg.handler.ServeStream(st)
+}
+
+// errAbortStream, panicked by a handler, resets its stream without a log line.
+var errAbortStream = errors.New("h2server: abort stream")
