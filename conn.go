@@ -211,6 +211,8 @@ func (c *conn) startWriter() {
 		{ID: http2.SettingInitialWindowSize, Val: uint32(c.cfg.initialStreamWindow)},
 		{ID: http2.SettingMaxFrameSize, Val: c.cfg.maxReadFrameSize},
 		{ID: http2.SettingMaxHeaderListSize, Val: c.cfg.maxHeaderListSize},
+		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
+		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
 	}
 	c.wq.push(writeItem{kind: itemSettings, settings: settings, n: uint32(c.cfg.initialConnWindow - 65535)})
 	c.mu.Lock()
@@ -406,6 +408,8 @@ func (c *conn) processFrame(f http2.Frame) error {
 		return c.onGoAway(f)
 	case *http2.WindowUpdateFrame:
 		return c.onWindowUpdate(f)
+	case *http2.PriorityUpdateFrame:
+		return c.onPriorityUpdate(f)
 	case *http2.PushPromiseFrame:
 		// Section 8.4: a client cannot push.
 		return connError{ErrCodeProtocol, "push_promise_from_client"}

@@ -459,6 +459,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		// fresh one, sized so that it need not grow.
 		c.hdr.fields = make([]hpack.HeaderField, 0, 16)
 	}
+	st.prio = requestPriority(st.req.Fields)
 	st.window.Store(int32(c.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {

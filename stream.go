@@ -107,9 +107,10 @@ type Stream struct {
 	headsBuf [2][]hpack.HeaderField
 
 	// Owned by the writer goroutine.
-	sent       int64   // response body bytes written
-	sendWindow outflow // what the peer lets us send on this stream
-	blocked    bool    // parked until a WINDOW_UPDATE
+	sent       int64    // response body bytes written
+	sendWindow outflow  // what the peer lets us send on this stream
+	prio       priority // RFC 9218 priority: set by the reader before the stream is shared, then the writer's
+	blocked    bool     // parked until a WINDOW_UPDATE
 }
 
 // ID returns the stream identifier.

@@ -22,8 +22,9 @@ import (
 // itemStream onto the connection's writeQueue; a stream already with the
 // writer is not pushed again, so a handler writing in a loop costs no
 // channel operation per Write. The writer drains the queue: control frames
-// are written at once, streams join a ready ring. It then serves the ring
-// round-robin, one DATA frame per stream per turn, each frame bounded by
+// are written at once, streams join a ready ring per RFC 9218 urgency
+// (priority.go). It then serves the most urgent ring, round-robin, one
+// DATA frame per stream per turn, each frame bounded by
 // the stream's window, the connection's window and the peer's
 // MAX_FRAME_SIZE. A stream out of stream window is parked until the peer's
 // WINDOW_UPDATE; when the connection window is spent the ring waits whole.
@@ -44,6 +45,7 @@ const (
 	itemReset                        // RST_STREAM code on stream id (st when it is still known)
 	itemGoAway                       // GOAWAY id, code, debug
 	itemClose                        // flush, then half-close the transport
+	itemPriority                     // st's priority becomes decodePriority(n) (RFC 9218)
 )
 
 // writeItem is one instruction to the writer. It is passed by value so
@@ -147,7 +149,8 @@ type writer struct {
 
 	maxFrameSize uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
 	window       outflow // the connection's send window
-	ready        streamRing
+	ready        readyRings
+	waiting      []*Stream // scratch for writeRound
 	spare        []writeItem
 	err          error // the first write error; after it, nothing is written
 	linger       *time.Timer
@@ -265,6 +268,8 @@ func (w *writer) handle(it *writeItem) {
 		}
 	case itemGoAway:
 		w.check(w.fr.WriteGoAway(it.id, http2.ErrCode(it.code), []byte(it.debug)))
+	case itemPriority:
+		it.st.prio = decodePriority(uint8(it.n))
 	case itemClose:
 		w.closing = true
 		w.flush()
@@ -342,16 +347,26 @@ func (w *writer) writeRound() bool {
 	progress := false
 	n := w.ready.n
 	for i := 0; i < n && w.err == nil; i++ {
-		st := w.ready.pop()
+		st := w.ready.next()
 		wrote, again := w.writeStream(st)
 		progress = progress || wrote
-		if again {
-			w.ready.push(st)
+		switch {
+		case again && wrote:
+			w.ready.requeue(st)
+		case again:
+			// Waiting for the connection window: out of this round, so
+			// that less urgent streams still get their heads out.
+			w.waiting = append(w.waiting, st)
 		}
 		if w.c.wq.n.Load() > 0 {
 			break // control frames go first
 		}
 	}
+	for i, st := range w.waiting {
+		w.ready.push(st)
+		w.waiting[i] = nil
+	}
+	w.waiting = w.waiting[:0]
 	return progress
 }
 
@@ -501,6 +516,17 @@ func (r *streamRing) push(st *Stream) {
 		r.buf, r.head = grown, 0
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = st
+	r.n++
+}
+
+func (r *streamRing) pushFront(st *Stream) {
+	if r.n == len(r.buf) {
+		r.push(st) // grow; then move it to the front
+		r.n--
+		r.buf[(r.head+r.n)%len(r.buf)] = nil
+	}
+	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.buf[r.head] = st
 	r.n++
 }
 
