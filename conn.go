@@ -22,9 +22,9 @@ import (
 type conn struct {
 	srv  *Server
 	nc   net.Conn
-	cfg  *config // immutable
-	log  *slog.Logger
-	tls  *tls.ConnectionState // immutable after the handshake
+	cfg  *config                     // immutable
+	logp atomic.Pointer[slog.Logger] // made on first use: most connections never log
+	tls  *tls.ConnectionState        // immutable after the handshake
 	addr net.Addr
 	info ConnInfo // for hooks; immutable once opened
 	// opened is set, before the writer starts, once the preface passed.
@@ -107,10 +107,18 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
 	c.work = make(chan *Stream)
-	c.log = cfg.logger.With("remote", c.addr.String())
 	c.info = ConnInfo{RemoteAddr: c.addr, LocalAddr: nc.LocalAddr()}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	return c
+}
+
+// logger returns the connection's logger, which names the peer.
+func (c *conn) logger() *slog.Logger {
+	if l := c.logp.Load(); l != nil {
+		return l
+	}
+	c.logp.CompareAndSwap(nil, c.cfg.logger.With("remote", c.addr.String()))
+	return c.logp.Load()
 }
 
 // serve runs the connection on the calling goroutine, which becomes its
@@ -175,7 +183,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 			// Browsers open spare connections and drop them unused.
 			level = slog.LevelDebug
 		}
-		c.log.Log(c.ctx, level, "h2server: TLS handshake failed", "err", err)
+		c.logger().Log(c.ctx, level, "h2server: TLS handshake failed", "err", err)
 		return err
 	}
 	tc.SetDeadline(time.Time{})
@@ -184,7 +192,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 		if c.srv.HTTP1 != nil {
 			return c.handOff(c.nc)
 		}
-		c.log.Info("h2server: TLS client did not negotiate h2 with ALPN; closing", "alpn", st.NegotiatedProtocol)
+		c.logger().Info("h2server: TLS client did not negotiate h2 with ALPN; closing", "alpn", st.NegotiatedProtocol)
 		return fmt.Errorf("h2server: TLS client negotiated ALPN %q, not h2", st.NegotiatedProtocol)
 	}
 	c.tls = &st

@@ -44,7 +44,7 @@ func (c *conn) runHandler(st *Stream) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r != errAbortStream {
-				c.log.Error("h2server: handler panic; resetting its stream",
+				c.logger().Error("h2server: handler panic; resetting its stream",
 					"stream", st.id, "panic", r, "stack", string(debug.Stack()))
 			}
 			st.Reset(ErrCodeInternal)

@@ -37,7 +37,7 @@ func (c *conn) glitch(reason string) error {
 	c.glitchAt = now
 	c.glitches--
 	if c.glitches < 0 {
-		c.log.Info("h2server: glitch budget exhausted", "last", reason, "budget_per_minute", c.cfg.maxGlitchesPerMinute)
+		c.logger().Info("h2server: glitch budget exhausted", "last", reason, "budget_per_minute", c.cfg.maxGlitchesPerMinute)
 		return connError{ErrCodeEnhanceYourCalm, "too_many_glitches"}
 	}
 	return nil
@@ -113,7 +113,7 @@ const stuckWriterTimeout = 500 * time.Millisecond
 func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {
 	c.countError(id, code, reason)
 	if c.logOnce(reason) {
-		c.log.Info("h2server: stream error", "stream", id, "code", code, "reason", reason)
+		c.logger().Info("h2server: stream error", "stream", id, "code", code, "reason", reason)
 	}
 }
 
@@ -132,7 +132,7 @@ func (c *conn) connFailed(ce connError) {
 	c.closeQueued = true
 	c.mu.Unlock()
 	c.countError(0, ce.Code, ce.Reason)
-	c.log.Info("h2server: connection error", "code", ce.Code, "reason", ce.Reason)
+	c.logger().Info("h2server: connection error", "code", ce.Code, "reason", ce.Reason)
 	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ce.Code, debug: ce.Reason})
 	c.wq.push(writeItem{kind: itemClose})
 	c.cancel(&ConnectionError{Code: ce.Code, Reason: ce.Reason})

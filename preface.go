@@ -35,7 +35,7 @@ func (c *conn) readPreface() (bad bool, err error) {
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.countError(0, ErrCodeNo, "preface_timeout")
-				c.log.Info("h2server: client preface not received in time; closing", "timeout", c.cfg.prefaceTimeout)
+				c.logger().Info("h2server: client preface not received in time; closing", "timeout", c.cfg.prefaceTimeout)
 			}
 			return false, err
 		}
@@ -47,7 +47,7 @@ func (c *conn) readPreface() (bad bool, err error) {
 			return false, errHTTP1
 		}
 		c.countError(0, ErrCodeProtocol, "invalid_preface")
-		c.log.Info("h2server: invalid client preface")
+		c.logger().Info("h2server: invalid client preface")
 		return true, nil
 	}
 	return false, nil
@@ -87,7 +87,7 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 		return true
 	}
 	c.countError(0, ErrCodeHTTP11Required, "http1_request")
-	c.log.Info("h2server: client spoke HTTP/1.x to an HTTP/2-only port; sent 505", "request_line", string(line[:min(len(line), 100)]))
+	c.logger().Info("h2server: client spoke HTTP/1.x to an HTTP/2-only port; sent 505", "request_line", string(line[:min(len(line), 100)]))
 	if d := c.cfg.writeTimeout; d > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(d))
 	}

@@ -77,7 +77,7 @@ func (c *conn) onPing(f *http2.PingFrame) error {
 
 func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 	if f.ErrCode != http2.ErrCodeNo {
-		c.log.Info("h2server: peer sent GOAWAY", "code", ErrCode(f.ErrCode), "debug", string(f.DebugData()))
+		c.logger().Info("h2server: peer sent GOAWAY", "code", ErrCode(f.ErrCode), "debug", string(f.DebugData()))
 	}
 	// The client opens no more streams; the ones it has finish, then we close.
 	c.mu.Lock()
