@@ -490,13 +490,13 @@ func (rws *responseState) writeHeader(code int) {
 	}
 	if rws.wroteHeader {
 		fn, file, line := relevantCaller()
-		rws.st.c.log.Warn("h2server: superfluous response.WriteHeader call",
+		rws.st.c.logger().Warn("h2server: superfluous response.WriteHeader call",
 			"stream", rws.st.id, "caller", fn, "file", file, "line", line)
 		return
 	}
 	if code == http.StatusSwitchingProtocols {
 		rws.wroteHeader, rws.status = true, code
-		rws.st.c.log.Error("h2server: handler wrote status 101 Switching Protocols, which HTTP/2 forbids (RFC 9113 section 8.6); resetting the stream",
+		rws.st.c.logger().Error("h2server: handler wrote status 101 Switching Protocols, which HTTP/2 forbids (RFC 9113 section 8.6); resetting the stream",
 			"stream", rws.st.id)
 		rws.fail(&StreamError{StreamID: rws.st.id, Code: ErrCodeInternal})
 		return
