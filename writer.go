@@ -375,11 +375,7 @@ func (w *writer) writeRound() bool {
 // stream should stay in the ring.
 func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	st.smu.Lock()
-	if st.serr != nil {
-		// Reset or connection gone: drop what the handler buffered.
-		st.sbuf.reset()
-		st.queued = false
-		st.smu.Unlock()
+	if w.droppedLocked(st) {
 		return false, false
 	}
 	for len(st.heads) > 0 {
@@ -395,6 +391,9 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		wrote = true
 		if end {
 			w.endedLocked(st)
+			return true, false
+		}
+		if w.droppedLocked(st) {
 			return true, false
 		}
 	}
@@ -426,6 +425,9 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 			w.endedLocked(st)
 			return true, false
 		}
+		if w.droppedLocked(st) {
+			return true, false
+		}
 		if st.sbuf.Len() > 0 {
 			st.smu.Unlock()
 			return true, true
@@ -449,6 +451,20 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	st.queued = false
 	st.smu.Unlock()
 	return wrote, false
+}
+
+// droppedLocked drops what a failed stream (reset, or its connection gone)
+// still buffers, releasing smu, and reports whether it did. It is checked
+// again each time the writer retakes smu, since the handler may reset the
+// stream while a frame is being written.
+func (w *writer) droppedLocked(st *Stream) bool {
+	if st.serr == nil {
+		return false
+	}
+	st.sbuf.reset()
+	st.queued = false
+	st.smu.Unlock()
+	return true
 }
 
 // endedLocked runs after END_STREAM is written, with st.smu held, which it
