@@ -123,13 +123,29 @@ func (c *conn) logger() *slog.Logger {
 
 // serve runs the connection on the calling goroutine, which becomes its
 // reader, and returns when the connection is closed.
-func (c *conn) serve() error {
-	defer c.teardown()
+func (c *conn) serve() error { return c.serveTLS(false) }
+
+// serveTLS does the TLS handshake, if any, then serves HTTP/2. With fresh
+// set (connections from Serve), the rest runs on a new goroutine: the
+// handshake grows its goroutine's stack to tens of kilobytes, which the
+// long-lived reader would otherwise keep for the connection's life.
+func (c *conn) serveTLS(fresh bool) error {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
+			c.teardown()
 			return err
 		}
+		if fresh {
+			go c.serveH2()
+			return nil
+		}
 	}
+	return c.serveH2()
+}
+
+// serveH2 reads the preface and runs the connection until it ends.
+func (c *conn) serveH2() error {
+	defer c.teardown()
 	bad, err := c.readPreface()
 	if c.handedOff {
 		return nil

@@ -293,7 +293,7 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go c.serve()
+		go c.serveTLS(true)
 	}
 }
 
