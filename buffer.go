@@ -122,14 +122,20 @@ var readBufPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }
 // bufio.Reader it holds its buffer only while the connection is busy: a
 // connection with no open stream that runs out of input waits for the
 // peer reading straight into the caller's slice (the Framer's 9-byte
-// frame header), with its buffer back in the pool. An idle connection
-// costs no read buffer; a busy one reads many frames per syscall.
+// frame header), with its buffer back in the pool, and what little it
+// reads while idle (preface, SETTINGS, PING) goes through a small inline
+// buffer. An idle connection costs no pooled read buffer; a busy one
+// reads many frames per syscall.
 // Reader goroutine only.
 type connReader struct {
 	nc   net.Conn
-	buf  *[readBufferSize]byte
-	r, w int
-	idle func() bool
+	buf  []byte                // what fill reads into: small, or *pooled
+	pool *[readBufferSize]byte // the pooled buffer, while held
+	// small serves the fills of a connection with no open stream (the
+	// preface, SETTINGS, PINGs): they need no pooled buffer.
+	small [256]byte
+	r, w  int
+	idle  func() bool
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -152,10 +158,15 @@ func (cr *connReader) Read(p []byte) (int, error) {
 
 // fill reads into an empty buffer, taking one from the pool if needed.
 func (cr *connReader) fill() error {
-	if cr.buf == nil {
-		cr.buf = readBufPool.Get().(*[readBufferSize]byte)
+	switch {
+	case cr.pool != nil:
+	case cr.idle():
+		cr.buf = cr.small[:]
+	default:
+		cr.pool = readBufPool.Get().(*[readBufferSize]byte)
+		cr.buf = cr.pool[:]
 	}
-	n, err := cr.nc.Read(cr.buf[:])
+	n, err := cr.nc.Read(cr.buf)
 	cr.r, cr.w = 0, n
 	if n == 0 {
 		if err == nil {
@@ -203,9 +214,9 @@ func (cr *connReader) UnreadByte() error {
 
 // release gives an empty buffer back to the pool.
 func (cr *connReader) release() {
-	if cr.buf != nil && cr.r == cr.w {
-		readBufPool.Put(cr.buf)
-		cr.buf = nil
+	if cr.pool != nil && cr.r == cr.w {
+		readBufPool.Put(cr.pool)
+		cr.pool, cr.buf = nil, nil
 		cr.r, cr.w = 0, 0
 	}
 }

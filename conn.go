@@ -50,6 +50,8 @@ type conn struct {
 	hdr               headerBlock
 	inflow            inflow    // the connection window we advertised
 	peerInitialWindow uint32    // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	fresh             bool      // from Serve: the reader may move to a fresh goroutine (shouldHop)
+	hopAt             time.Time // when the reader last moved
 	glitches          float64   // tokens left in the glitch budget
 	glitchAt          time.Time // when glitches was last refilled
 	gotSettings       bool
@@ -130,6 +132,7 @@ func (c *conn) serve() error { return c.serveTLS(false) }
 // handshake grows its goroutine's stack to tens of kilobytes, which the
 // long-lived reader would otherwise keep for the connection's life.
 func (c *conn) serveTLS(fresh bool) error {
+	c.fresh = fresh
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
 			c.teardown()
@@ -145,15 +148,16 @@ func (c *conn) serveTLS(fresh bool) error {
 
 // serveH2 reads the preface and runs the connection until it ends.
 func (c *conn) serveH2() error {
-	defer c.teardown()
 	bad, err := c.readPreface()
 	if c.handedOff {
+		c.teardown()
 		return nil
 	}
 	if err == errHTTP1 {
 		c.drain()
 	}
 	if err != nil {
+		c.teardown()
 		return err
 	}
 	c.info.TLS, c.info.Opened = c.tls, time.Now()
@@ -169,9 +173,22 @@ func (c *conn) serveH2() error {
 		// of type PROTOCOL_ERROR; our SETTINGS still go first.
 		c.connFailed(connError{ErrCodeProtocol, "invalid_preface"})
 		c.drain()
+		c.teardown()
 		return nil
 	}
-	err = c.readLoop()
+	return c.readAndEnd()
+}
+
+// readAndEnd runs the read loop until the connection ends, answers how it
+// ended, and tears the connection down. When the loop hands the
+// connection on to a fresh goroutine (errHop), it returns at once.
+func (c *conn) readAndEnd() error {
+	err := c.readLoop()
+	if err == errHop {
+		go c.readAndEnd()
+		return nil
+	}
+	defer c.teardown()
 	var ce connError
 	if errors.As(err, &ce) {
 		c.connFailed(ce)
@@ -187,6 +204,31 @@ func (c *conn) serveH2() error {
 		return nil // we hung up, or the client did: a normal end
 	}
 	return err
+}
+
+// errHop asks readAndEnd to go on reading on a fresh goroutine.
+var errHop = errors.New("h2server: continue on a fresh goroutine")
+
+// hopInterval is how often, at most, an idle connection's reader moves to
+// a fresh goroutine (see readLoop).
+const hopInterval = time.Second
+
+// shouldHop reports whether the reader, about to wait on an idle
+// connection, should move to a fresh goroutine first. Processing frames
+// grows the reader's stack; an idle connection waits for as long as the
+// client likes, and a fresh goroutine waits with a small stack. Only
+// connections from Serve hop (ServeConn serves on its caller's
+// goroutine), and at most once per hopInterval. Reader only.
+func (c *conn) shouldHop() bool {
+	if !c.fresh || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w || c.nstreams.Load() != 0 {
+		return false
+	}
+	now := time.Now()
+	if now.Sub(c.hopAt) < hopInterval {
+		return false
+	}
+	c.hopAt = now
+	return true
 }
 
 func (c *conn) handshake(tc *tls.Conn) error {
@@ -300,6 +342,9 @@ func (c *conn) teardown() {
 // comes back as a connError.
 func (c *conn) readLoop() error {
 	for !c.failing.Load() {
+		if c.shouldHop() {
+			return errHop
+		}
 		fh, err := c.fr.ReadFrameHeader()
 		if h := c.cfg.hooks.FrameRead; h != nil && err == nil {
 			h(&c.info, fh)
