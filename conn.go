@@ -35,11 +35,10 @@ type conn struct {
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
 
-	wq      writeQueue
-	work    chan *Stream // hands a stream to an idle worker (see worker)
-	w       *writer
-	done    chan struct{}  // closed at teardown: the writer stops
-	writers sync.WaitGroup // the writer goroutine, while one runs
+	wq   writeQueue
+	work chan *Stream // hands a stream to an idle worker (see worker)
+	w    *writer
+	done chan struct{} // closed at teardown: the writer stops
 
 	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
 
@@ -304,6 +303,9 @@ func (c *conn) teardown() {
 	if c.w != nil {
 		c.wq.stop()
 		c.wq.wg.Wait()
+		if c.w.linger != nil {
+			c.w.linger.Stop() // the writer is gone: its timer is ours
+		}
 	}
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))

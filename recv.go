@@ -183,7 +183,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		return nil
 	}
 	if end {
-		st.deliver(nil, true, nil)
+		st.endBody(nil)
 		c.mu.Lock()
 		c.transitionLocked(st, evRecvEndStream)
 		c.mu.Unlock()
@@ -386,7 +386,7 @@ func (c *conn) onTrailers(hdr *headerBlock) error {
 	if cl >= 0 && cl != recvd {
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "content_length_mismatch"})
 	}
-	st.deliver(nil, true, trailers)
+	st.endBody(trailers)
 	c.mu.Lock()
 	c.transitionLocked(st, evRecvEndStream)
 	c.mu.Unlock()

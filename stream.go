@@ -621,18 +621,16 @@ func (st *Stream) appendData(p []byte) {
 	}
 }
 
-// deliver appends DATA from the reader; the caller checked flow control.
-func (st *Stream) deliver(p []byte, endStream bool, trailers http.Header) {
+// endBody records the end of the request body (END_STREAM), with its
+// trailers if any, unless reading already stopped.
+func (st *Stream) endBody(trailers http.Header) {
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
 	if st.rerr != nil {
-		return // reading stopped: the bytes are dropped
+		return // reading stopped already
 	}
-	st.rbuf.Write(p)
-	if endStream {
-		st.trailers = trailers
-		st.rerr = io.EOF
-	}
+	st.trailers = trailers
+	st.rerr = io.EOF
 	wake(st.rwake)
 }
 

@@ -68,7 +68,7 @@ type writeItem struct {
 type writeQueue struct {
 	mu    sync.Mutex
 	items []writeItem   // guarded by mu
-	ctrl  int           // guarded by mu: queued items other than itemStream
+	ctrl  atomic.Int32  // queued items other than itemStream; written under mu
 	wake  chan struct{} // one slot: items were pushed
 	space chan struct{} // one slot: the writer drained the queue (see conn.throttle)
 	n     atomic.Int32  // len(items), readable without mu
@@ -84,7 +84,7 @@ func (q *writeQueue) push(it writeItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
 	if it.kind != itemStream {
-		q.ctrl++
+		q.ctrl.Add(1)
 	}
 	q.n.Store(int32(len(q.items)))
 	spawn := !q.running && !q.stopped
@@ -118,13 +118,10 @@ func (q *writeQueue) stop() {
 	q.stopped = true
 }
 
-// controlQueued returns how many control items wait; the reader uses it
-// to stop feeding a writer that cannot keep up.
-func (q *writeQueue) controlQueued() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.ctrl
-}
+// controlQueued returns how many control items wait; the reader checks it
+// after every frame, without a lock, to stop feeding a writer that cannot
+// keep up.
+func (q *writeQueue) controlQueued() int { return int(q.ctrl.Load()) }
 
 // swap hands the queued items to the writer in exchange for an empty
 // slice, so the writer processes them without holding mu.
@@ -132,7 +129,7 @@ func (q *writeQueue) swap(spare []writeItem) []writeItem {
 	q.mu.Lock()
 	items := q.items
 	q.items = spare[:0]
-	q.ctrl = 0
+	q.ctrl.Store(0)
 	q.n.Store(0)
 	q.mu.Unlock()
 	return items
