@@ -449,21 +449,18 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		rflow:      inflow{avail: c.cfg.initialStreamWindow},
 		sendWindow: outflow(c.peerInitialWindow),
 	}
+	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {
-		// The usual case: the fields move into the stream, and the
-		// reader keeps its slice for the next block.
 		copy(st.fieldBuf[:], req.Fields)
 		st.req.Fields = st.fieldBuf[:n:n]
 	} else {
-		// The request keeps the reader's slice; the next block gets a
-		// fresh one, sized so that it need not grow.
-		c.hdr.fields = make([]hpack.HeaderField, 0, 16)
+		st.req.Fields = append([]hpack.HeaderField(nil), req.Fields...)
 	}
 	st.prio = requestPriority(st.req.Fields)
 	st.window.Store(int32(c.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
-		st.started = time.Now()
+		st.started = time.Since(processStart)
 	}
 	if endStream {
 		st.rerr = io.EOF

@@ -45,18 +45,17 @@ const (
 // Reads may not be called concurrently with other reads, nor writes with
 // other writes; a read and a write may run at the same time.
 type Stream struct {
-	c   *conn
-	id  uint32
-	req Request
+	c      *conn
+	id     uint32
+	state  streamState // guarded by c.mu
+	reject int16       // immutable: answer with this status instead of running the handler
+	req    Request
 
 	// The context is made on the first call to Context: most handlers of
 	// small requests never ask, and it costs two allocations.
 	ctx    context.Context         // guarded by smu
 	cancel context.CancelCauseFunc // guarded by smu
 	cause  error                   // guarded by smu: why the stream ended, for a context made later
-
-	state  streamState // guarded by c.mu
-	reject int         // immutable: answer with this status instead of running the handler
 
 	// The receive side: the reader appends, the handler consumes.
 	rmu          sync.Mutex
@@ -67,27 +66,35 @@ type Stream struct {
 	recvd        int64         // guarded by rmu: DATA payload bytes received
 	rdeadline    deadline      // guarded by rmu
 	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
-	readCanceled bool          // guarded by rmu
 	rdst         []byte        // guarded by rmu: the buffer of a Read waiting for data
-	rgot         int           // guarded by rmu: bytes the reader copied into rdst
+	rgot         int32         // guarded by rmu: bytes the reader copied into rdst
+	readCanceled bool          // guarded by rmu
+	prio         priority      // RFC 9218 priority: set by the reader before the stream is shared, then the writer's
 
 	// The send side: the handler fills, the writer drains.
-	smu         sync.Mutex
-	sbuf        dataBuffer            // guarded by smu; only the writer consumes or resets it
-	heads       [][]hpack.HeaderField // guarded by smu: header blocks not yet written, in order
-	sentFinal   bool                  // guarded by smu: the final response head was produced
-	sendEnd     bool                  // guarded by smu: the handler ended the send side
-	trailersOut []hpack.HeaderField   // guarded by smu
-	ended       bool                  // guarded by smu: the writer wrote END_STREAM
-	serr        error                 // guarded by smu: why writes fail (reset, connection gone)
-	queued      bool                  // guarded by smu: the writer holds or will receive this stream
-	rstAfterEnd bool                  // guarded by smu: reset once END_STREAM is out (unread request body)
-	rstCode     ErrCode               // guarded by smu: the code for rstAfterEnd
-	declared    int64                 // guarded by smu: the response's content-length, -1 if none
-	written     int64                 // guarded by smu: body bytes accepted by Write
-	noBody      bool                  // guarded by smu: HEAD, 204 or 304: no body may follow
-	sdeadline   deadline              // guarded by smu
-	swake       chan struct{}         // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
+	smu  sync.Mutex
+	sbuf dataBuffer // guarded by smu; only the writer consumes or resets it
+	// Header blocks not yet written, guarded by smu: informational heads
+	// (rare, so allocated, queue and all) go before the final head. headArr is the
+	// pooled array behind a final head made by WriteHeaders; the writer
+	// returns it once the head is encoded.
+	infoHeads   *[][]hpack.HeaderField
+	final       []hpack.HeaderField
+	headArr     *[headArrLen]hpack.HeaderField
+	trailersOut []hpack.HeaderField // guarded by smu
+	serr        error               // guarded by smu: why writes fail (reset, connection gone)
+	declared    int64               // guarded by smu: the response's content-length, -1 if none
+	written     int64               // guarded by smu: body bytes accepted by Write
+	sdeadline   deadline            // guarded by smu
+	swake       chan struct{}       // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
+	rstCode     ErrCode             // guarded by smu: the code for rstAfterEnd
+	status      int16               // guarded by smu: the final status produced
+	sentFinal   bool                // guarded by smu: the final response head was produced
+	sendEnd     bool                // guarded by smu: the handler ended the send side
+	ended       bool                // guarded by smu: the writer wrote END_STREAM
+	queued      bool                // guarded by smu: the writer holds or will receive this stream
+	rstAfterEnd bool                // guarded by smu: reset once END_STREAM is out (unread request body)
+	noBody      bool                // guarded by smu: HEAD, 204 or 304: no body may follow
 
 	// window mirrors sendWindow for Write's quota; the writer stores it
 	// and wakes swake when it grows.
@@ -96,21 +103,18 @@ type Stream struct {
 	// refs counts what keeps the stream alive: its place in the table and
 	// its handler (running or queued). The last release ends it.
 	refs    atomic.Int32
-	started time.Time // set only when hooks want it
-	status  int       // guarded by smu: the final status produced
+	started time.Duration // since processStart; set only when hooks want it
 
-	// Inline storage, so that a typical request costs no allocation beyond
-	// the Stream itself: its regular header fields, its response head,
-	// and the header-block queue.
-	fieldBuf [12]hpack.HeaderField
-	headBuf  [6]hpack.HeaderField
-	headsBuf [2][]hpack.HeaderField
+	// Inline storage for the regular fields of a small request (curl,
+	// h2load and most API clients send one or two). Larger sets are
+	// copied out exactly sized. A stream waiting for its body holds
+	// nothing else, so this array is kept short.
+	fieldBuf [1]hpack.HeaderField
 
 	// Owned by the writer goroutine.
-	sent       int64    // response body bytes written
-	sendWindow outflow  // what the peer lets us send on this stream
-	prio       priority // RFC 9218 priority: set by the reader before the stream is shared, then the writer's
-	blocked    bool     // parked until a WINDOW_UPDATE
+	sent       int64   // response body bytes written
+	sendWindow outflow // what the peer lets us send on this stream
+	blocked    bool    // parked until a WINDOW_UPDATE
 }
 
 // ID returns the stream identifier.
@@ -171,43 +175,53 @@ func (st *Stream) swaitLocked() chan struct{} {
 // the stream and every byte was read, and a *StreamError if the stream
 // was reset.
 func (st *Stream) Read(p []byte) (int, error) {
+	// Read is on the stack of every handler waiting for its body: its
+	// frame stays small, the work is in tryRead.
 	for {
-		st.rmu.Lock()
-		st.rdst = nil
-		if n := st.rgot; n > 0 || st.rbuf.Len() > 0 {
-			if n > 0 {
-				st.rgot = 0 // the reader copied straight into p
-			} else {
-				n = st.rbuf.Read(p)
-			}
-			var incr uint32
-			if st.rerr == nil {
-				incr = st.rflow.give(n, st.c.streamUpdateThreshold)
-			}
-			st.rmu.Unlock()
-			if incr > 0 {
-				st.c.wq.push(writeItem{kind: itemWindowUpdate, id: st.id, n: incr})
-			}
-			return n, nil
+		n, wait, err := st.tryRead(p)
+		if wait == nil {
+			return n, err
 		}
-		err := st.rerr
-		if err == nil && len(p) == 0 {
-			st.rmu.Unlock()
-			return 0, nil
+		<-wait
+	}
+}
+
+// tryRead reads what has arrived, or returns the channel to wait on.
+func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
+	st.rmu.Lock()
+	st.rdst = nil
+	if n := int(st.rgot); n > 0 || st.rbuf.Len() > 0 {
+		if n > 0 {
+			st.rgot = 0 // the reader copied straight into p
+		} else {
+			n = st.rbuf.Read(p)
 		}
-		if err == nil && st.rdeadline.expired() {
-			err = os.ErrDeadlineExceeded
-		}
-		ch := st.rwaitLocked()
-		if err == nil {
-			st.rdst = p // let the reader copy the next DATA straight in
+		var incr uint32
+		if st.rerr == nil {
+			incr = st.rflow.give(n, st.c.streamUpdateThreshold)
 		}
 		st.rmu.Unlock()
-		if err != nil {
-			return 0, err
+		if incr > 0 {
+			st.c.wq.push(writeItem{kind: itemWindowUpdate, id: st.id, n: incr})
 		}
-		<-ch
+		return n, nil, nil
 	}
+	err := st.rerr
+	if err == nil && len(p) == 0 {
+		st.rmu.Unlock()
+		return 0, nil, nil
+	}
+	if err == nil && st.rdeadline.expired() {
+		err = os.ErrDeadlineExceeded
+	}
+	if err != nil {
+		st.rmu.Unlock()
+		return 0, nil, err
+	}
+	ch := st.rwaitLocked()
+	st.rdst = p // let the reader copy the next DATA straight in
+	st.rmu.Unlock()
+	return 0, ch, nil
 }
 
 // Trailers returns the request trailers, once Read has returned io.EOF;
@@ -234,21 +248,32 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	if st.sentFinal {
 		return errors.New("h2server: WriteHeaders called after the final response head")
 	}
-	var buf []hpack.HeaderField
-	if status >= 200 {
-		buf = st.headBuf[:0] // the final head is made once: it may use the inline array
-	}
-	fields, err := appendResponseFields(buf, status, header)
-	if err != nil {
-		return err
-	}
-	st.pushHeadLocked(fields)
 	if status < 200 {
+		fields, err := appendResponseFields(nil, status, header)
+		if err != nil {
+			return err
+		}
+		if st.infoHeads == nil {
+			st.infoHeads = new([][]hpack.HeaderField)
+		}
+		*st.infoHeads = append(*st.infoHeads, fields)
 		st.notifyLocked()
 		return nil
 	}
+	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
+	fields, err := appendResponseFields(arr[:0], status, header)
+	if err != nil {
+		putHeadArr(arr)
+		return err
+	}
+	if cap(fields) == headArrLen {
+		st.headArr = arr
+	} else {
+		putHeadArr(arr) // the fields outgrew it
+	}
+	st.final = fields
 	st.sentFinal = true
-	st.status = status
+	st.status = int16(status)
 	st.declared = -1
 	if v := header.Get("Content-Length"); v != "" {
 		if n, ok := parseContentLength(v); ok {
@@ -273,11 +298,20 @@ func (st *Stream) sendErrLocked() error {
 // status200 is the default response head; shared, and never modified.
 var status200 = []hpack.HeaderField{{Name: ":status", Value: "200"}}
 
-func (st *Stream) pushHeadLocked(fields []hpack.HeaderField) {
-	if st.heads == nil {
-		st.heads = st.headsBuf[:0]
-	}
-	st.heads = append(st.heads, fields)
+// headArrLen fields fit the final head of most responses: :status,
+// content-type, content-length and a few more.
+const headArrLen = 8
+
+var headArrPool = sync.Pool{New: func() any { return new([headArrLen]hpack.HeaderField) }}
+
+func putHeadArr(arr *[headArrLen]hpack.HeaderField) {
+	clear(arr[:])
+	headArrPool.Put(arr)
+}
+
+// hasHeadsLocked reports whether header blocks wait for the writer.
+func (st *Stream) hasHeadsLocked() bool {
+	return st.final != nil || st.infoHeads != nil && len(*st.infoHeads) > 0
 }
 
 // ensureHeadLocked supplies the default 200 head when the handler writes
@@ -288,7 +322,7 @@ func (st *Stream) ensureHeadLocked() {
 		st.status = 200
 		st.declared = -1
 		st.noBody = st.req.Method == "HEAD"
-		st.pushHeadLocked(status200)
+		st.final = status200
 	}
 }
 
@@ -357,7 +391,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 				return total, st.sendErr()
 			}
 		}
-		if len(st.heads) > 0 || st.sbuf.Len() > 0 {
+		if st.hasHeadsLocked() || st.sbuf.Len() > 0 {
 			st.notifyLocked()
 		}
 		ch := st.swaitLocked()
@@ -393,7 +427,7 @@ func (st *Stream) Flush() error {
 	if st.serr != nil {
 		return st.serr
 	}
-	if len(st.heads) > 0 || st.sbuf.Len() > 0 {
+	if st.hasHeadsLocked() || st.sbuf.Len() > 0 {
 		st.notifyLocked()
 	}
 	return nil
@@ -511,7 +545,11 @@ func (st *Stream) fail(err error) bool {
 		return false
 	}
 	st.serr = err
-	st.heads, st.trailersOut = nil, nil
+	st.infoHeads, st.final, st.trailersOut = nil, nil, nil
+	if st.headArr != nil { // the writer did not take the head
+		putHeadArr(st.headArr)
+		st.headArr = nil
+	}
 	wake(st.swake)
 	st.notifyLocked()
 	st.rmu.Lock()
@@ -584,7 +622,7 @@ func (st *Stream) release() {
 	if h := st.c.cfg.hooks.StreamEnded; h != nil {
 		info := st.info()
 		st.smu.Lock()
-		info.Status, info.Err = st.status, st.serr
+		info.Status, info.Err = int(st.status), st.serr
 		st.smu.Unlock()
 		st.rmu.Lock()
 		info.BytesIn = st.recvd
@@ -592,13 +630,13 @@ func (st *Stream) release() {
 		// The writer is done with the stream: it left the table, which
 		// the writer only does after its last frame, or at teardown.
 		info.BytesOut = st.sent
-		info.Duration = time.Since(st.started)
+		info.Duration = time.Since(processStart) - st.started
 		h(info)
 	}
 }
 
 func (st *Stream) info() *StreamInfo {
-	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: st.started}
+	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: processStart.Add(st.started)}
 }
 
 // appendData adds request body bytes from the reader, which checked flow
@@ -610,9 +648,9 @@ func (st *Stream) appendData(p []byte) {
 		if st.rdst != nil && st.rgot == 0 && st.rbuf.Len() == 0 {
 			// A Read is waiting: one copy, into its buffer, while the
 			// bytes are still in cache.
-			st.rgot = copy(st.rdst, p)
+			st.rgot = int32(copy(st.rdst, p))
 			st.rdst = nil
-			p = p[st.rgot:]
+			p = p[int(st.rgot):]
 		}
 		if len(p) > 0 {
 			st.rbuf.Write(p)
@@ -642,22 +680,30 @@ func wake(ch chan struct{}) {
 	}
 }
 
+// processStart anchors Stream.started: a Duration since it keeps the
+// monotonic clock reading in 8 bytes instead of a time.Time's 24.
+var processStart = time.Now()
+
 // deadline is a Read or Write deadline: a time and a timer that wakes the
 // blocked side when it passes. Its owner's mutex guards it.
 type deadline struct {
-	t     time.Time
+	at    int64 // Unix nanoseconds; 0: none
 	timer *time.Timer
 }
 
-func (d *deadline) expired() bool { return !d.t.IsZero() && !time.Now().Before(d.t) }
+func (d *deadline) expired() bool { return d.at != 0 && time.Now().UnixNano() >= d.at }
 
 func (d *deadline) set(t time.Time, ch chan struct{}) {
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	d.t = t
-	if t.IsZero() || ch == nil {
+	d.at = 0
+	if t.IsZero() {
+		return
+	}
+	d.at = max(t.UnixNano(), 1)
+	if ch == nil {
 		return
 	}
 	if dur := time.Until(t); dur > 0 {

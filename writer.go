@@ -375,15 +375,23 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	if w.droppedLocked(st) {
 		return false, false
 	}
-	for len(st.heads) > 0 {
-		fields := st.heads[0]
-		// Shift rather than reslice, so the inline array stays in use.
-		n := copy(st.heads, st.heads[1:])
-		st.heads[n] = nil
-		st.heads = st.heads[:n]
-		end := len(st.heads) == 0 && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOut == nil && isFinal(fields)
+	for st.hasHeadsLocked() {
+		var fields []hpack.HeaderField
+		var arr *[headArrLen]hpack.HeaderField
+		if q := st.infoHeads; q != nil && len(*q) > 0 {
+			fields = (*q)[0]
+			(*q)[0] = nil
+			*q = (*q)[1:]
+		} else {
+			fields, arr = st.final, st.headArr
+			st.final, st.headArr = nil, nil
+		}
+		end := !st.hasHeadsLocked() && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOut == nil && isFinal(fields)
 		st.smu.Unlock()
 		w.writeHeaders(st.id, fields, end)
+		if arr != nil {
+			putHeadArr(arr)
+		}
 		st.smu.Lock()
 		wrote = true
 		if end {

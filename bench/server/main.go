@@ -54,7 +54,12 @@ func main() {
 	memProfile := flag.String("memprofile", "", "write a heap profile to `file` at shutdown")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this `host:port` (separate from the benchmark port); its CPU profile is unavailable while -cpuprofile runs")
 	quiet := flag.Bool("quiet", false, "log only warnings and errors")
+	memRate := flag.Int("memprofilerate", 0, "set runtime.MemProfileRate (1 records every allocation; 0 keeps Go's default)")
 	flag.Parse()
+
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
 
 	if *chunk < 1 {
 		log.Fatal("server: -chunk must be positive")
