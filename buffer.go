@@ -1,9 +1,13 @@
 package h2server
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // chunkSize is the size of the pooled chunks that hold request and response
@@ -20,8 +24,8 @@ var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 type dataBuffer struct {
 	chunks  []*[chunkSize]byte
 	chunks0 [2]*[chunkSize]byte // inline backing for chunks
-	r       int                 // read offset in chunks[0]
-	w       int                 // write offset in chunks[len(chunks)-1]
+	r       int32               // read offset in chunks[0]
+	w       int32               // write offset in chunks[len(chunks)-1]
 	n       int                 // bytes buffered
 }
 
@@ -39,7 +43,7 @@ func (b *dataBuffer) Write(p []byte) (int, error) {
 			b.w = 0
 		}
 		n := copy(b.chunks[len(b.chunks)-1][b.w:], p)
-		b.w += n
+		b.w += int32(n)
 		b.n += n
 		p = p[n:]
 	}
@@ -67,20 +71,20 @@ func (b *dataBuffer) peek(max int) []byte {
 	if b.n == 0 {
 		return nil
 	}
-	end := chunkSize
+	r, end := int(b.r), chunkSize
 	if len(b.chunks) == 1 {
-		end = b.w
+		end = int(b.w)
 	}
-	if end-b.r > max {
-		end = b.r + max
+	if end-r > max {
+		end = r + max
 	}
-	return b.chunks[0][b.r:end]
+	return b.chunks[0][r:end]
 }
 
 // advance consumes n bytes from the head.
 func (b *dataBuffer) advance(n int) {
 	b.n -= n
-	b.r += n
+	b.r += int32(n)
 	for len(b.chunks) > 0 {
 		last := len(b.chunks) == 1
 		if last && b.r == b.w {
@@ -119,35 +123,55 @@ const readBufferSize = 32 << 10
 var readBufPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
 
 // connReader is the reader's buffered view of the connection. Unlike a
-// bufio.Reader it holds its buffer only while the connection is busy: a
-// connection with no open stream that runs out of input waits for the
-// peer reading straight into the caller's slice (the Framer's 9-byte
-// frame header), with its buffer back in the pool, and what little it
-// reads while idle (preface, SETTINGS, PING) goes through a small inline
-// buffer. An idle connection costs no pooled read buffer; a busy one
-// reads many frames per syscall.
-// Reader goroutine only.
+// bufio.Reader it holds its buffer only while the connection is busy, and
+// never while it waits:
+//
+//   - On a cleartext TCP connection from Serve on Linux (raw set), fill
+//     reads the socket itself through syscall.RawConn: when the socket is
+//     empty it gives the pooled buffer back before waiting, and takes one
+//     again only when bytes are there. A connection with no stream open
+//     reads into a small inline buffer, and its reader parks when input
+//     runs out (see park.go for when).
+//   - Otherwise a connection with no open stream that runs out of input
+//     waits for the peer reading straight into the caller's slice (the
+//     Framer's 9-byte frame header), and reads the rest of what it gets
+//     while idle (preface, SETTINGS, PING) through the small buffer.
+//
+// A busy connection reads many frames per system call. Reader goroutine
+// only.
 type connReader struct {
 	nc   net.Conn
 	buf  []byte                // what fill reads into: small, or *pooled
 	pool *[readBufferSize]byte // the pooled buffer, while held
 	// small serves the fills of a connection with no open stream (the
 	// preface, SETTINGS, PINGs): they need no pooled buffer.
-	small [256]byte
+	small [128]byte
 	r, w  int
 	idle  func() bool
+
+	// The raw path (see above).
+	raw      syscall.RawConn
+	rawRead  func(fd uintptr) bool // cr.readSocket, bound once
+	rn       int                   // readSocket's result
+	rerr     error                 // readSocket's result
+	c        *conn                 // for parking
+	boundary bool                  // set by the read loop: the next Read starts a frame
+	parkNow  bool                  // readSocket may give up when the socket is empty
+	parked   bool                  // readSocket gave up: the socket was empty and parkNow set
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
+	boundary := cr.boundary
+	cr.boundary = false // only the first read of a frame may park
 	if cr.r == cr.w {
 		if len(p) >= readBufferSize {
-			return cr.nc.Read(p)
+			return cr.readDirect(p)
 		}
-		if cr.idle() {
+		if cr.raw == nil && cr.idle() {
 			cr.release()
-			return cr.nc.Read(p)
+			return cr.readDirect(p)
 		}
-		if err := cr.fill(); err != nil {
+		if err := cr.fill(boundary); err != nil {
 			return 0, err
 		}
 	}
@@ -156,17 +180,36 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill reads into an empty buffer, taking one from the pool if needed.
-func (cr *connReader) fill() error {
-	switch {
-	case cr.pool != nil:
-	case cr.idle():
-		cr.buf = cr.small[:]
-	default:
-		cr.pool = readBufPool.Get().(*[readBufferSize]byte)
-		cr.buf = cr.pool[:]
+// readDirect reads into p without buffering.
+func (cr *connReader) readDirect(p []byte) (int, error) {
+	for {
+		n, err := cr.nc.Read(p)
+		if n == 0 && err != nil && cr.parkTimedOut(err) {
+			parkEvent(nil, "timeout")
+			continue
+		}
+		return n, err
 	}
-	n, err := cr.nc.Read(cr.buf)
+}
+
+// fill reads into an empty buffer, taking one from the pool if needed.
+// At a frame boundary it may return errPark (see parkMode).
+func (cr *connReader) fill(boundary bool) error {
+	var n int
+	var err error
+	if cr.raw != nil {
+		n, err = cr.fillRaw(boundary)
+	} else {
+		switch {
+		case cr.pool != nil:
+		case cr.idle():
+			cr.buf = cr.small[:]
+		default:
+			cr.pool = readBufPool.Get().(*[readBufferSize]byte)
+			cr.buf = cr.pool[:]
+		}
+		n, err = cr.nc.Read(cr.buf)
+	}
 	cr.r, cr.w = 0, n
 	if n == 0 {
 		if err == nil {
@@ -177,11 +220,83 @@ func (cr *connReader) fill() error {
 	return nil
 }
 
+func (cr *connReader) fillRaw(boundary bool) (int, error) {
+	mode := parkNever
+	if boundary {
+		mode = cr.c.mayPark()
+	}
+	if mode == parkLater {
+		cr.c.armPark()
+	}
+	for {
+		cr.rn, cr.rerr, cr.parked = 0, nil, false
+		cr.parkNow = mode == parkNow
+		err := cr.raw.Read(cr.rawRead)
+		cr.parkNow = false
+		if err != nil {
+			if !cr.parkTimedOut(err) {
+				return 0, err
+			}
+			// Streams may have closed while we waited: look again.
+			if boundary && cr.c.mayPark() != parkNever {
+				return 0, errPark
+			}
+			parkEvent(nil, "timeout")
+			continue
+		}
+		if cr.parked {
+			return 0, errPark
+		}
+		if cr.rn == 0 && cr.rerr == nil {
+			return 0, io.EOF
+		}
+		return cr.rn, cr.rerr
+	}
+}
+
+// readSocket is fill's raw read, run by RawConn.Read with the socket's
+// descriptor; it returns false to wait for readability.
+func (cr *connReader) readSocket(fd uintptr) bool {
+	if cr.pool == nil {
+		if cr.idle() {
+			cr.buf = cr.small[:]
+		} else {
+			cr.pool = readBufPool.Get().(*[readBufferSize]byte)
+			cr.buf = cr.pool[:]
+		}
+	}
+	n, wouldBlock, err := sockRead(fd, cr.buf)
+	if wouldBlock {
+		cr.release() // nothing to read: wait without the pooled buffer
+		cr.parked = cr.parkNow
+		return cr.parked
+	}
+	cr.rn, cr.rerr = n, err
+	return true
+}
+
+// parkTimedOut reports whether err is the park deadline passing (rather
+// than a deadline set by a closing path), and if so clears it.
+func (cr *connReader) parkTimedOut(err error) bool {
+	c := cr.c
+	if c == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if !c.parkArmed || c.noPark.Load() {
+		return false
+	}
+	c.parkArmed = false
+	c.nc.SetReadDeadline(time.Time{})
+	return true
+}
+
 // next returns up to n buffered bytes, reading more if none are, and
 // consumes them. The slice is valid until the next call.
 func (cr *connReader) next(n int) ([]byte, error) {
 	if cr.r == cr.w {
-		if err := cr.fill(); err != nil {
+		if err := cr.fill(false); err != nil {
 			return nil, err
 		}
 	}
@@ -195,7 +310,7 @@ func (cr *connReader) next(n int) ([]byte, error) {
 // byte; they always buffer.
 func (cr *connReader) ReadByte() (byte, error) {
 	if cr.r == cr.w {
-		if err := cr.fill(); err != nil {
+		if err := cr.fill(false); err != nil {
 			return 0, err
 		}
 	}

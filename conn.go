@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -42,6 +43,21 @@ type conn struct {
 
 	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
 
+	// Parking (park.go): raw is the socket of a connection that may park
+	// (immutable once serving), parkTok its registration while parked
+	// (guarded by srv.poller.mu), noPark set once it closes.
+	raw        syscall.RawConn
+	parkTok    uint64
+	noPark     atomic.Bool
+	carried    bool // reader's: a stream opened since the reader last parked
+	parkFailed bool // reader's: park refused once; do not ask again
+	// The park deadline: a read deadline parkDelay away, armed by the
+	// reader or by the stream that leaves the connection idle, cleared by
+	// the reader when it passes. Closing paths set their own deadline
+	// under parkMu, after noPark, so that the reader never clears theirs.
+	parkMu    sync.Mutex
+	parkArmed bool // guarded by parkMu
+
 	// Owned by the reader.
 	br                *connReader
 	fr                *http2.Framer
@@ -49,7 +65,7 @@ type conn struct {
 	hdr               headerBlock
 	inflow            inflow    // the connection window we advertised
 	peerInitialWindow uint32    // the peer's SETTINGS_INITIAL_WINDOW_SIZE
-	fresh             bool      // from Serve: the reader may move to a fresh goroutine (shouldHop)
+	fresh             bool      // from Serve: the reader may move to a fresh goroutine (shouldHop) or park
 	hopAt             time.Time // when the reader last moved
 	glitches          float64   // tokens left in the glitch budget
 	glitchAt          time.Time // when glitches was last refilled
@@ -182,7 +198,17 @@ func (c *conn) serveH2() error {
 // ended, and tears the connection down. When the loop hands the
 // connection on to a fresh goroutine (errHop), it returns at once.
 func (c *conn) readAndEnd() error {
+	c.wq.hurry.Store(false) // a resumed reader: let the writer linger again
 	err := c.readLoop()
+	for err == errPark {
+		c.carried = false
+		if c.srv.poller.park(c) {
+			c.wq.retireSoon()
+			return nil
+		}
+		c.parkFailed = true // epoll unavailable, or the socket closed: read on
+		err = c.readLoop()  // closing, or parking unavailable: read on
+	}
 	if err == errHop {
 		go c.readAndEnd()
 		return nil
@@ -205,6 +231,33 @@ func (c *conn) readAndEnd() error {
 	return err
 }
 
+// armPark sets the park deadline unless it is set: the reader, waiting
+// for a frame, then checks whether it may park.
+func (c *conn) armPark() {
+	if c.raw == nil || c.noPark.Load() {
+		return
+	}
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if !c.parkArmed && !c.noPark.Load() {
+		c.parkArmed = true
+		c.nc.SetReadDeadline(time.Now().Add(parkDelay))
+	}
+}
+
+// mayPark says whether and when the reader may park while waiting for the
+// next frame (see parkMode). Reader only.
+func (c *conn) mayPark() parkMode {
+	if c.raw == nil || c.parkFailed || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w ||
+		c.nstreams.Load() != 0 || c.failing.Load() || c.noPark.Load() {
+		return parkNever
+	}
+	if c.carried {
+		return parkLater
+	}
+	return parkNow
+}
+
 // errHop asks readAndEnd to go on reading on a fresh goroutine.
 var errHop = errors.New("h2server: continue on a fresh goroutine")
 
@@ -219,7 +272,7 @@ const hopInterval = time.Second
 // connections from Serve hop (ServeConn serves on its caller's
 // goroutine), and at most once per hopInterval. Reader only.
 func (c *conn) shouldHop() bool {
-	if !c.fresh || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w || c.nstreams.Load() != 0 {
+	if !c.fresh || c.raw != nil || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
 	now := time.Now()
@@ -347,11 +400,15 @@ func (c *conn) readLoop() error {
 		if c.shouldHop() {
 			return errHop
 		}
+		c.br.boundary = true
 		fh, err := c.fr.ReadFrameHeader()
 		if h := c.cfg.hooks.FrameRead; h != nil && err == nil {
 			h(&c.info, fh)
 		}
 		if err != nil {
+			if err == errPark {
+				return err
+			}
 			return c.readError(err, "frame_header")
 		}
 		if fh.Type == http2.FrameData {

@@ -25,7 +25,10 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }}
+	c.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw}
+	if c.raw != nil {
+		c.br.c, c.br.rawRead = c, c.br.readSocket
+	}
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 		defer c.nc.SetReadDeadline(time.Time{})
@@ -93,7 +96,7 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 	}
 	fmt.Fprintf(c.nc, "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(http1Body), http1Body)
-	closeWrite(c.nc)
+	c.closeWrite()
 	return true
 }
 

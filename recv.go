@@ -441,6 +441,7 @@ func (c *conn) openStream(hdr *headerBlock) error {
 }
 
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
+	c.carried = true
 	st := &Stream{
 		c:          c,
 		id:         id,

@@ -122,6 +122,7 @@ type Server struct {
 	closing   bool                      // guarded by mu: Shutdown or Close was called
 	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
 	handoff   *handoffListener          // guarded by mu: feeds HTTP1, started on first use
+	poller    poller                    // parks idle connections (park.go)
 }
 
 // http1Listener returns the listener that feeds HTTP1, starting HTTP1's
@@ -289,6 +290,9 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		delay = 0
 		c := newConn(s, nc, cfg)
+		// Only connections from Serve park (ServeConn serves on its
+		// caller's goroutine), and not TLS ones: rawConnOf says nil.
+		c.raw = rawConnOf(nc)
 		if !s.track(c) {
 			nc.Close()
 			continue
@@ -410,7 +414,7 @@ func (s *Server) Close() error {
 		l.Close()
 	}
 	for c := range s.conns {
-		c.nc.Close()
+		c.closeTransport()
 	}
 	s.mu.Unlock()
 	if s.HTTP1 != nil {

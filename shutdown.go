@@ -13,15 +13,40 @@ import (
 // error, so that the GOAWAY reaches a peer that is still sending instead
 // of being lost to a TCP reset.
 func (c *conn) drain() {
+	c.parkMu.Lock() // see conn.parkMu
+	c.noPark.Store(true)
 	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	c.parkMu.Unlock()
 	io.Copy(io.Discard, c.nc)
 }
 
 // lingerTimeout bounds how long a closing connection waits for its peer.
 const lingerTimeout = time.Second
 
+// closeTransport closes the connection from outside the reader.
+func (c *conn) closeTransport() {
+	c.unpark()
+	c.nc.Close()
+}
+
 // closeWrite ends our direction of the transport after the last frame, and
 // gives the peer lingerTimeout to close its own.
+func (c *conn) closeWrite() {
+	c.unpark()
+	c.parkMu.Lock() // keeps the reader from clearing the linger deadline
+	defer c.parkMu.Unlock()
+	closeWrite(c.nc)
+}
+
+// unpark starts the reader of a parked connection again and keeps it from
+// parking: whoever closes the transport from outside the reader calls it
+// first (see park.go).
+func (c *conn) unpark() {
+	if c.raw != nil {
+		c.srv.poller.unpark(c)
+	}
+}
+
 func closeWrite(nc net.Conn) {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := nc.(closeWriter); ok && cw.CloseWrite() == nil {
@@ -33,8 +58,14 @@ func closeWrite(nc net.Conn) {
 
 // armIdleLocked starts the idle timer when no stream is open.
 func (c *conn) armIdleLocked() {
+	if len(c.streams) > 0 || c.handlers > 0 {
+		return
+	}
+	// The reader, perhaps waiting since the stream opened, should look
+	// again whether it may park.
+	c.armPark()
 	d := c.cfg.idleTimeout
-	if d <= 0 || c.idleArmed || len(c.streams) > 0 || c.handlers > 0 {
+	if d <= 0 || c.idleArmed {
 		return
 	}
 	c.idleArmed = true
@@ -106,7 +137,7 @@ func (c *conn) shutdown() {
 	defer c.mu.Unlock()
 	if c.w == nil {
 		// Still in the handshake or preface: nothing was admitted.
-		c.nc.Close()
+		c.closeTransport()
 		return
 	}
 	if c.shutdownSent || c.goingAway {

@@ -51,11 +51,11 @@ type Stream struct {
 	reject int16       // immutable: answer with this status instead of running the handler
 	req    Request
 
-	// The context is made on the first call to Context: most handlers of
-	// small requests never ask, and it costs two allocations.
-	ctx    context.Context         // guarded by smu
-	cancel context.CancelCauseFunc // guarded by smu
-	cause  error                   // guarded by smu: why the stream ended, for a context made later
+	// What few streams use is made on first use (guarded by smu): the
+	// context (most handlers of small requests never ask for it, and it
+	// costs two allocations), informational heads, trailers.
+	rare  *streamRare
+	cause error // guarded by smu: why the stream ended, for a context made later
 
 	// The receive side: the reader appends, the handler consumes.
 	rmu          sync.Mutex
@@ -75,26 +75,24 @@ type Stream struct {
 	smu  sync.Mutex
 	sbuf dataBuffer // guarded by smu; only the writer consumes or resets it
 	// Header blocks not yet written, guarded by smu: informational heads
-	// (rare, so allocated, queue and all) go before the final head. headArr is the
+	// (in rare) go before the final head. headArr is the
 	// pooled array behind a final head made by WriteHeaders; the writer
 	// returns it once the head is encoded.
-	infoHeads   *[][]hpack.HeaderField
 	final       []hpack.HeaderField
 	headArr     *[headArrLen]hpack.HeaderField
-	trailersOut []hpack.HeaderField // guarded by smu
-	serr        error               // guarded by smu: why writes fail (reset, connection gone)
-	declared    int64               // guarded by smu: the response's content-length, -1 if none
-	written     int64               // guarded by smu: body bytes accepted by Write
-	sdeadline   deadline            // guarded by smu
-	swake       chan struct{}       // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
-	rstCode     ErrCode             // guarded by smu: the code for rstAfterEnd
-	status      int16               // guarded by smu: the final status produced
-	sentFinal   bool                // guarded by smu: the final response head was produced
-	sendEnd     bool                // guarded by smu: the handler ended the send side
-	ended       bool                // guarded by smu: the writer wrote END_STREAM
-	queued      bool                // guarded by smu: the writer holds or will receive this stream
-	rstAfterEnd bool                // guarded by smu: reset once END_STREAM is out (unread request body)
-	noBody      bool                // guarded by smu: HEAD, 204 or 304: no body may follow
+	serr        error         // guarded by smu: why writes fail (reset, connection gone)
+	declared    int64         // guarded by smu: the response's content-length, -1 if none
+	written     int64         // guarded by smu: body bytes accepted by Write
+	sdeadline   deadline      // guarded by smu
+	swake       chan struct{} // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
+	rstCode     ErrCode       // guarded by smu: the code for rstAfterEnd
+	status      int16         // guarded by smu: the final status produced
+	sentFinal   bool          // guarded by smu: the final response head was produced
+	sendEnd     bool          // guarded by smu: the handler ended the send side
+	ended       bool          // guarded by smu: the writer wrote END_STREAM
+	queued      bool          // guarded by smu: the writer holds or will receive this stream
+	rstAfterEnd bool          // guarded by smu: reset once END_STREAM is out (unread request body)
+	noBody      bool          // guarded by smu: HEAD, 204 or 304: no body may follow
 
 	// window mirrors sendWindow for Write's quota; the writer stores it
 	// and wakes swake when it grows.
@@ -117,6 +115,30 @@ type Stream struct {
 	blocked    bool    // parked until a WINDOW_UPDATE
 }
 
+// streamRare is the part of a Stream that few streams use.
+type streamRare struct {
+	ctx         context.Context
+	cancel      context.CancelCauseFunc
+	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
+	trailersOut []hpack.HeaderField   // response trailers not yet written
+}
+
+// rareLocked returns st.rare, making it.
+func (st *Stream) rareLocked() *streamRare {
+	if st.rare == nil {
+		st.rare = new(streamRare)
+	}
+	return st.rare
+}
+
+// trailersOutLocked returns the response trailers waiting for the writer.
+func (st *Stream) trailersOutLocked() []hpack.HeaderField {
+	if st.rare == nil {
+		return nil
+	}
+	return st.rare.trailersOut
+}
+
 // ID returns the stream identifier.
 func (st *Stream) ID() uint32 { return st.id }
 
@@ -129,13 +151,14 @@ func (st *Stream) Request() *Request { return &st.req }
 func (st *Stream) Context() context.Context {
 	st.smu.Lock()
 	defer st.smu.Unlock()
-	if st.ctx == nil {
-		st.ctx, st.cancel = context.WithCancelCause(st.c.ctx)
+	r := st.rareLocked()
+	if r.ctx == nil {
+		r.ctx, r.cancel = context.WithCancelCause(st.c.ctx)
 		if st.cause != nil {
-			st.cancel(st.cause)
+			r.cancel(st.cause)
 		}
 	}
-	return st.ctx
+	return r.ctx
 }
 
 // cancelLocked cancels the context, or records why for one made later.
@@ -143,8 +166,8 @@ func (st *Stream) cancelLocked(err error) {
 	if st.cause == nil {
 		st.cause = err
 	}
-	if st.cancel != nil {
-		st.cancel(err)
+	if st.rare != nil && st.rare.cancel != nil {
+		st.rare.cancel(err)
 	}
 }
 
@@ -253,10 +276,8 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		if err != nil {
 			return err
 		}
-		if st.infoHeads == nil {
-			st.infoHeads = new([][]hpack.HeaderField)
-		}
-		*st.infoHeads = append(*st.infoHeads, fields)
+		r := st.rareLocked()
+		r.infoHeads = append(r.infoHeads, fields)
 		st.notifyLocked()
 		return nil
 	}
@@ -311,7 +332,7 @@ func putHeadArr(arr *[headArrLen]hpack.HeaderField) {
 
 // hasHeadsLocked reports whether header blocks wait for the writer.
 func (st *Stream) hasHeadsLocked() bool {
-	return st.final != nil || st.infoHeads != nil && len(*st.infoHeads) > 0
+	return st.final != nil || st.rare != nil && len(st.rare.infoHeads) > 0
 }
 
 // ensureHeadLocked supplies the default 200 head when the handler writes
@@ -474,7 +495,7 @@ func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
 		st.Reset(ErrCodeInternal)
 		return ErrContentLength
 	}
-	st.trailersOut = trailers
+	st.rareLocked().trailersOut = trailers
 	st.sendEnd = true
 	st.notifyLocked()
 	st.smu.Unlock()
@@ -545,7 +566,10 @@ func (st *Stream) fail(err error) bool {
 		return false
 	}
 	st.serr = err
-	st.infoHeads, st.final, st.trailersOut = nil, nil, nil
+	st.final = nil
+	if st.rare != nil {
+		st.rare.infoHeads, st.rare.trailersOut = nil, nil
+	}
 	if st.headArr != nil { // the writer did not take the head
 		putHeadArr(st.headArr)
 		st.headArr = nil

@@ -74,9 +74,10 @@ type writeQueue struct {
 	n     atomic.Int32  // len(items), readable without mu
 	// The writer goroutine runs only while there is work, and a little
 	// after: an idle connection has no writer goroutine.
-	running bool   // guarded by mu: a writer goroutine runs or is starting
-	stopped bool   // guarded by mu: no writer may start again
-	start   func() // runs a writer goroutine, which calls wg.Done; set before the first push
+	running bool        // guarded by mu: a writer goroutine runs or is starting
+	stopped bool        // guarded by mu: no writer may start again
+	hurry   atomic.Bool // the reader parked: retire as soon as idle, without lingering
+	start   func()      // runs a writer goroutine, which calls wg.Done; set before the first push
 	wg      sync.WaitGroup
 }
 
@@ -101,6 +102,7 @@ func (q *writeQueue) push(it writeItem) {
 }
 
 // retire lets the writer goroutine exit, unless work arrived meanwhile.
+// The queue's array goes too: an idle connection holds none.
 func (q *writeQueue) retire() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -108,7 +110,15 @@ func (q *writeQueue) retire() bool {
 		return false
 	}
 	q.running = false
+	q.items = nil
 	return true
+}
+
+// retireSoon tells a lingering writer to exit now; the reader calls it as
+// it parks.
+func (q *writeQueue) retireSoon() {
+	q.hurry.Store(true)
+	wake(q.wake)
 }
 
 // stop keeps any further writer goroutine from starting.
@@ -205,6 +215,9 @@ func (w *writer) run() {
 		}
 		yielded = false
 		w.flush()
+		if q.hurry.Load() && w.ready.n == 0 && w.retire() {
+			return
+		}
 		if w.linger == nil {
 			w.linger = time.NewTimer(writerLinger)
 		} else {
@@ -213,13 +226,26 @@ func (w *writer) run() {
 		select {
 		case <-q.wake:
 		case <-w.linger.C:
-			if w.ready.n == 0 && q.retire() {
+			if w.ready.n == 0 && w.retire() {
 				return
 			}
 		case <-w.c.done:
 			return
 		}
 	}
+}
+
+// retire ends the writer goroutine if no work arrived meanwhile, and
+// drops what only a running writer needs.
+func (w *writer) retire() bool {
+	// First, since the next writer goroutine may start the moment the
+	// queue lets this one go.
+	w.spare = nil
+	if w.linger != nil {
+		w.linger.Stop()
+		w.linger = nil
+	}
+	return w.c.wq.retire()
 }
 
 func (w *writer) flush() {
@@ -234,7 +260,7 @@ func (w *writer) flush() {
 func (w *writer) check(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
-		w.c.nc.Close()
+		w.c.closeTransport()
 	}
 }
 
@@ -270,7 +296,7 @@ func (w *writer) handle(it *writeItem) {
 	case itemClose:
 		w.closing = true
 		w.flush()
-		closeWrite(w.c.nc)
+		w.c.closeWrite()
 	}
 }
 
@@ -378,15 +404,15 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	for st.hasHeadsLocked() {
 		var fields []hpack.HeaderField
 		var arr *[headArrLen]hpack.HeaderField
-		if q := st.infoHeads; q != nil && len(*q) > 0 {
-			fields = (*q)[0]
-			(*q)[0] = nil
-			*q = (*q)[1:]
+		if r := st.rare; r != nil && len(r.infoHeads) > 0 {
+			fields = r.infoHeads[0]
+			r.infoHeads[0] = nil
+			r.infoHeads = r.infoHeads[1:]
 		} else {
 			fields, arr = st.final, st.headArr
 			st.final, st.headArr = nil, nil
 		}
-		end := !st.hasHeadsLocked() && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOut == nil && isFinal(fields)
+		end := !st.hasHeadsLocked() && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOutLocked() == nil && isFinal(fields)
 		st.smu.Unlock()
 		w.writeHeaders(st.id, fields, end)
 		if arr != nil {
@@ -415,7 +441,7 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 			return wrote, true // the connection window is spent: wait in the ring
 		}
 		p := st.sbuf.peek(int(allowed))
-		end := st.sendEnd && st.trailersOut == nil && len(p) == n
+		end := st.sendEnd && st.trailersOutLocked() == nil && len(p) == n
 		st.smu.Unlock()
 		// p stays valid unlocked: only this goroutine consumes sbuf.
 		w.check(w.fr.WriteData(st.id, end, p))
@@ -440,8 +466,7 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		wrote = true
 	}
 	if st.sendEnd {
-		if st.trailersOut != nil {
-			fields := st.trailersOut
+		if fields := st.trailersOutLocked(); fields != nil {
 			st.smu.Unlock()
 			w.writeHeaders(st.id, fields, true)
 			st.smu.Lock()

@@ -43,7 +43,7 @@ var (
 	// bufPool holds the read buffers of /sink and /echo, so that neither
 	// server pays for a fresh 32 KiB buffer per request.
 	bufPool   = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-	smallPool = sync.Pool{New: func() any { return new([512]byte) }}
+	smallPool = sync.Pool{New: func() any { return new([64]byte) }}
 )
 
 // serve is the benchmark's one handler.
@@ -74,11 +74,12 @@ func serve(ex exchange) {
 }
 
 // sink reads the whole request body and answers with its length. It
-// waits for the first bytes with a small buffer, so that a stream whose
-// body has not begun (bench/idleconns) holds little memory of ours and
-// the figure per open stream is the server's own.
+// waits for the first bytes with a small buffer (64 bytes, from a pool),
+// so that a stream whose body has not begun (bench/idleconns) holds
+// little memory of ours and the figure per open stream is the server's
+// own. The buffer counts the same for both servers.
 func sink(ex exchange) {
-	small := smallPool.Get().(*[512]byte)
+	small := smallPool.Get().(*[64]byte)
 	n, err := ex.Read(small[:])
 	smallPool.Put(small)
 	total := int64(n)

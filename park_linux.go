@@ -1,0 +1,150 @@
+//go:build linux
+
+package h2server
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// Parking idle connections (Linux, cleartext TCP connections from Serve).
+//
+// An idle HTTP/2 connection spends almost all its life waiting for the
+// next frame, and a goroutine blocked in Read costs its stack (2 KiB at
+// least) and its descriptor the whole time. A parked connection has no
+// goroutine: its socket sits in the Server's epoll instance, and when it
+// becomes readable (data, the peer's FIN, an error) a reader goroutine
+// starts again where the last one stopped. The epoll instance is itself
+// waited on through Go's netpoller, by one goroutine per Server, so a
+// parked connection costs no thread and no timer.
+//
+// Who may touch a parked connection: the poller's goroutine, when the
+// socket is readable, and the paths that close or half-close it from
+// outside the reader (conn.closeTransport, conn.closeWrite), which
+// unpark it first so that the reader sees what they did. The socket is
+// removed from the epoll set before it can be closed, so a reused file
+// descriptor never meets a stale registration, and every registration
+// carries a fresh token, so an event already read for an unparked
+// connection finds nothing.
+
+// epoll is the Server's epoll instance, waited on through Go's netpoller.
+type epoll struct {
+	f      *os.File
+	raw    syscall.RawConn
+	events [64]syscall.EpollEvent // wait's buffer; wait runs on the poller's goroutine only
+}
+
+func newEpoll() (*epoll, error) {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	// A non-blocking descriptor makes a pollable File: reads wait in
+	// the netpoller, and Close wakes them.
+	f := os.NewFile(uintptr(fd), "h2server-epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &epoll{f: f, raw: raw}, nil
+}
+
+func (ep *epoll) close() { ep.f.Close() }
+
+// add registers the socket behind sock for one readability event that
+// carries tok. It fails if either descriptor is closed.
+func (ep *epoll) add(sock syscall.RawConn, tok uint64) error {
+	return ep.ctl(sock, syscall.EPOLL_CTL_ADD, tok)
+}
+
+// del removes the socket's registration, if any.
+func (ep *epoll) del(sock syscall.RawConn) {
+	ep.ctl(sock, syscall.EPOLL_CTL_DEL, 0)
+}
+
+func (ep *epoll) ctl(sock syscall.RawConn, op int, tok uint64) error {
+	var err error
+	cerr := sock.Control(func(sfd uintptr) {
+		cerr := ep.raw.Control(func(efd uintptr) {
+			ev := syscall.EpollEvent{
+				Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+				Fd:     int32(uint32(tok)),
+				Pad:    int32(uint32(tok >> 32)),
+			}
+			err = syscall.EpollCtl(int(efd), op, int(sfd), &ev)
+		})
+		if err == nil {
+			err = cerr
+		}
+	})
+	if err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// wait blocks until some registered sockets are readable and returns the
+// tokens of their events, appended to toks. It fails once the epoll
+// instance is closed.
+func (ep *epoll) wait(toks []uint64) ([]uint64, error) {
+	events := ep.events[:]
+	var n int
+	var werr error
+	err := ep.raw.Read(func(efd uintptr) bool {
+		for {
+			n, werr = syscall.EpollWait(int(efd), events, 0)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return werr != nil || n > 0 // nothing ready: wait for the netpoller
+	})
+	if err != nil {
+		return toks, err
+	}
+	if werr != nil {
+		return toks, os.NewSyscallError("epoll_wait", werr)
+	}
+	for _, ev := range events[:n] {
+		toks = append(toks, uint64(uint32(ev.Fd))|uint64(uint32(ev.Pad))<<32)
+	}
+	return toks, nil
+}
+
+// rawConnOf returns the raw socket of a connection the reader may park and
+// read directly: a *net.TCPConn. Anything else (TLS, wrapped or in-memory
+// connections) is read through its own Read.
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// sockRead is one read(2) on a non-blocking socket. wouldBlock reports
+// that nothing was there (EAGAIN).
+func sockRead(fd uintptr, p []byte) (n int, wouldBlock bool, err error) {
+	for {
+		n, err = syscall.Read(int(fd), p)
+		switch err {
+		case nil:
+			return n, false, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, true, nil
+		}
+		return 0, false, os.NewSyscallError("read", err)
+	}
+}

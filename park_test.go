@@ -1,0 +1,364 @@
+//go:build linux
+
+package h2server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Parking (park.go) seen from a real TCP client: an idle connection has no
+// reader goroutine, wakes up for its next frame, and every path that ends
+// a connection still ends a parked one.
+
+// watchParking records the parking events of the test's servers. Call it
+// before startServer, so that the hook is removed after the server stops.
+func watchParking(t *testing.T) <-chan string {
+	ch := make(chan string, 4096)
+	f := func(_ *conn, ev string) {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+	parkHook.Store(&f)
+	t.Cleanup(func() { parkHook.Store(nil) })
+	return ch
+}
+
+// parkedConns returns how many of srv's connections are parked.
+func parkedConns(srv *Server) int {
+	srv.poller.mu.Lock()
+	defer srv.poller.mu.Unlock()
+	return len(srv.poller.parked)
+}
+
+// waitParked waits, event by event, until n of srv's connections are
+// parked.
+func waitParked(t *testing.T, srv *Server, events <-chan string, n int) {
+	t.Helper()
+	timeout := time.After(testTimeout)
+	for parkedConns(srv) != n {
+		select {
+		case <-events:
+		case <-timeout:
+			t.Fatalf("%d connections parked, want %d", parkedConns(srv), n)
+		}
+	}
+}
+
+// waitEvent waits for the parking event want.
+func waitEvent(t *testing.T, events <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(testTimeout)
+	for {
+		select {
+		case ev := <-events:
+			if ev == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q parking event", want)
+		}
+	}
+}
+
+// readerGoroutines counts the goroutines running a connection's read loop.
+func readerGoroutines() int {
+	n := 0
+	for _, g := range goroutineStacks() {
+		if strings.Contains(g.stack, "(*conn).readLoop") {
+			n++
+		}
+	}
+	return n
+}
+
+// parkHandler answers GET with "hello" and echoes POST bodies.
+func parkHandler(st *Stream) {
+	if st.Request().Method == "POST" {
+		body, err := io.ReadAll(st)
+		if err != nil {
+			return
+		}
+		st.Write(body)
+		return
+	}
+	io.WriteString(st, "hello")
+}
+
+// h2cConn is a minimal prior-knowledge client over TCP.
+type h2cConn struct {
+	t    *testing.T
+	nc   net.Conn
+	fr   *http2.Framer
+	hbuf bytes.Buffer
+	henc *hpack.Encoder
+	hdec *hpack.Decoder
+}
+
+// dialH2C connects and completes the SETTINGS exchange both ways, then
+// sends a PING and waits for its ACK: when it returns, the server has
+// processed everything the client sent.
+func dialH2C(t *testing.T, addr string) *h2cConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(testTimeout))
+	c := &h2cConn{t: t, nc: nc, fr: http2.NewFramer(nc, nc), hdec: hpack.NewDecoder(4096, nil)}
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	c.check(c.fr.WriteSettings())
+	for gotSettings, gotAck := false, false; !gotSettings || !gotAck; {
+		f := c.read()
+		if sf, ok := f.(*http2.SettingsFrame); ok {
+			if sf.IsAck() {
+				gotAck = true
+			} else {
+				gotSettings = true
+				c.check(c.fr.WriteSettingsAck())
+			}
+		}
+	}
+	c.ping()
+	return c
+}
+
+func (c *h2cConn) check(err error) {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *h2cConn) read() http2.Frame {
+	c.t.Helper()
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		c.t.Fatalf("reading a frame: %v", err)
+	}
+	return f
+}
+
+// ping sends a PING and reads up to its ACK.
+func (c *h2cConn) ping() {
+	c.t.Helper()
+	data := [8]byte{'p', 'a', 'r', 'k'}
+	c.check(c.fr.WritePing(false, data))
+	for {
+		if pf, ok := c.read().(*http2.PingFrame); ok && pf.IsAck() && pf.Data == data {
+			return
+		}
+	}
+}
+
+// request sends a request head on stream id; END_STREAM if endStream.
+func (c *h2cConn) request(id uint32, method string, endStream bool) {
+	c.t.Helper()
+	c.hbuf.Reset()
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: method}, {Name: ":scheme", Value: "http"},
+		{Name: ":path", Value: "/"}, {Name: ":authority", Value: "park.test"},
+	} {
+		c.henc.WriteField(f)
+	}
+	c.check(c.fr.WriteHeaders(http2.HeadersFrameParam{
+		StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true, EndStream: endStream,
+	}))
+}
+
+// response reads stream id's response and returns its status and body.
+func (c *h2cConn) response(id uint32) (status string, body string) {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		f := c.read()
+		if f.Header().StreamID != id {
+			continue
+		}
+		switch f := f.(type) {
+		case *http2.HeadersFrame:
+			fields, err := c.hdec.DecodeFull(f.HeaderBlockFragment())
+			c.check(err)
+			for _, hf := range fields {
+				if hf.Name == ":status" {
+					status = hf.Value
+				}
+			}
+			if f.StreamEnded() {
+				return status, b.String()
+			}
+		case *http2.DataFrame:
+			b.Write(f.Data())
+			if f.StreamEnded() {
+				return status, b.String()
+			}
+		case *http2.RSTStreamFrame:
+			c.t.Fatalf("stream %d reset: %v", id, f.ErrCode)
+		}
+	}
+}
+
+// get sends GET on stream id and checks the answer.
+func (c *h2cConn) get(id uint32) {
+	c.t.Helper()
+	c.request(id, "GET", true)
+	if status, body := c.response(id); status != "200" || body != "hello" {
+		c.t.Fatalf("stream %d: status %q body %q, want 200 hello", id, status, body)
+	}
+}
+
+// readUntilEOF reads frames until the server closes the connection and
+// returns the GOAWAY codes it sent, answering PINGs on the way.
+func (c *h2cConn) readUntilEOF() []http2.ErrCode {
+	c.t.Helper()
+	var codes []http2.ErrCode
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset by peer") {
+				c.t.Fatalf("reading until the server closes: %v", err)
+			}
+			return codes
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			codes = append(codes, f.ErrCode)
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				c.check(c.fr.WritePing(true, f.Data))
+			}
+		}
+	}
+}
+
+func TestParkIdleConnection(t *testing.T) {
+	events := watchParking(t)
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+	readersBefore := readerGoroutines()
+
+	c := dialH2C(t, ls.addr)
+	waitParked(t, ls.srv, events, 1)
+	if n := readerGoroutines(); n != readersBefore {
+		t.Errorf("%d read loops while the connection is parked, want %d", n, readersBefore)
+	}
+
+	// The next request wakes it; once it carried a stream, it parks again
+	// after parkDelay without input.
+	c.get(1)
+	waitParked(t, ls.srv, events, 1)
+	c.get(3)
+	c.ping()
+	waitParked(t, ls.srv, events, 1)
+
+	// A second connection parks beside it.
+	c2 := dialH2C(t, ls.addr)
+	waitParked(t, ls.srv, events, 2)
+	c2.get(1)
+	c.get(5)
+}
+
+func TestParkDeadlineMidFrame(t *testing.T) {
+	events := watchParking(t)
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+	c := dialH2C(t, ls.addr)
+	c.get(1)
+	// The PING makes the reader wait with no stream open on a connection
+	// that carried one: it arms its park deadline.
+	c.ping()
+
+	// A stream opens and a DATA frame arrives in two parts; the deadline
+	// passes in between, and the reader must go on reading the frame.
+	c.request(3, "POST", false)
+	var frame bytes.Buffer
+	http2.NewFramer(&frame, nil).WriteData(3, true, []byte("split frame"))
+	if _, err := c.nc.Write(frame.Bytes()[:4]); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "timeout")
+	if _, err := c.nc.Write(frame.Bytes()[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := c.response(3); status != "200" || body != "split frame" {
+		t.Fatalf("status %q body %q, want 200 and the echo", status, body)
+	}
+}
+
+func TestParkedConnectionEnds(t *testing.T) {
+	t.Run("ServerClose", func(t *testing.T) {
+		events := watchParking(t)
+		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+		var cs []*h2cConn
+		for range 3 {
+			cs = append(cs, dialH2C(t, ls.addr))
+		}
+		waitParked(t, ls.srv, events, 3)
+		ls.srv.Close()
+		for _, c := range cs {
+			c.readUntilEOF()
+		}
+		if n := parkedConns(ls.srv); n != 0 {
+			t.Errorf("%d connections still parked after Close", n)
+		}
+	})
+
+	t.Run("Shutdown", func(t *testing.T) {
+		events := watchParking(t)
+		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+		c := dialH2C(t, ls.addr)
+		waitParked(t, ls.srv, events, 1)
+		done := make(chan error, 1)
+		go func() { done <- ls.srv.Shutdown(context.Background()) }()
+		codes := c.readUntilEOF()
+		if len(codes) == 0 || codes[len(codes)-1] != http2.ErrCodeNo {
+			t.Errorf("GOAWAY codes %v, want NO_ERROR last", codes)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+
+	t.Run("IdleTimeout", func(t *testing.T) {
+		events := watchParking(t)
+		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler), IdleTimeout: 200 * time.Millisecond}, false)
+		c := dialH2C(t, ls.addr)
+		waitParked(t, ls.srv, events, 1)
+		if codes := c.readUntilEOF(); len(codes) != 1 || codes[0] != http2.ErrCodeNo {
+			t.Errorf("GOAWAY codes %v, want one NO_ERROR", codes)
+		}
+	})
+
+	t.Run("PeerCloses", func(t *testing.T) {
+		events := watchParking(t)
+		closed := make(chan struct{})
+		ls := startServer(t, &Server{
+			Handler: HandlerFunc(parkHandler),
+			Hooks:   &Hooks{ConnClosed: func(*ConnInfo) { close(closed) }},
+		}, false)
+		c := dialH2C(t, ls.addr)
+		waitParked(t, ls.srv, events, 1)
+		c.nc.Close()
+		select {
+		case <-closed:
+		case <-time.After(testTimeout):
+			t.Fatal("ConnClosed did not run after the client closed a parked connection")
+		}
+		if n := parkedConns(ls.srv); n != 0 {
+			t.Errorf("%d connections parked after the client closed", n)
+		}
+	})
+}
