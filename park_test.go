@@ -5,10 +5,14 @@ package h2server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,4 +365,99 @@ func TestParkedConnectionEnds(t *testing.T) {
 			t.Errorf("%d connections parked after the client closed", n)
 		}
 	})
+}
+
+// TestParkGoClient: Go's clients keep a pooled connection between
+// requests; each request after the connection parked wakes it, on the
+// same connection.
+func TestParkGoClient(t *testing.T) {
+	events := watchParking(t)
+	for _, gc := range goClients {
+		if gc.tls {
+			continue // TLS connections do not park
+		}
+		t.Run(gc.name, func(t *testing.T) {
+			ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+			testParkGoClient(t, ls, &http.Client{Transport: gc.pooled(t, ls)}, events)
+		})
+	}
+}
+
+func testParkGoClient(t *testing.T, ls *liveServer, c *http.Client, events <-chan string) {
+	for i := range 3 {
+		resp, err := c.Post(ls.url+"/", "text/plain", strings.NewReader("echo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "echo" {
+			t.Fatalf("request %d: body %q, err %v", i, body, err)
+		}
+		waitParked(t, ls.srv, events, 1)
+	}
+	if n := len(ls.srv.liveConns()); n != 1 {
+		t.Errorf("%d connections, want the one pooled connection", n)
+	}
+}
+
+// TestParkChurn: many connections park, wake and close at once, some
+// closed by their client and the rest by Server.Close while parked or
+// not; under -race this checks the hand-offs between readers, the
+// poller and the closing paths.
+func TestParkChurn(t *testing.T) {
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+	const conns, rounds = 16, 10
+	errs := make(chan error, conns)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := net.Dial("tcp", ls.addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer nc.Close()
+			tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(context.Context, string, string, *tls.Config) (net.Conn, error) {
+				return nc, nil
+			}}
+			cc, err := tr.NewClientConn(nc)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for r := range rounds {
+				req, _ := http.NewRequest("POST", ls.url+"/", strings.NewReader("churn"))
+				resp, err := cc.RoundTrip(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(body) != "churn" {
+					errs <- fmt.Errorf("conn %d round %d: body %q, err %v", i, r, body, err)
+					return
+				}
+				if r%3 == 0 {
+					cc.Ping(t.Context()) // wakes the connection for a control frame only
+				}
+			}
+			if i%2 == 0 {
+				cc.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// The odd connections stay open, parked or about to: Close ends them.
+	ls.srv.Close()
+	if n := parkedConns(ls.srv); n != 0 {
+		t.Errorf("%d connections parked after Close", n)
+	}
 }
