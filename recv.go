@@ -461,7 +461,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	st.window.Store(int32(c.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
-		st.started = time.Since(processStart)
+		st.rare = &streamRare{started: time.Since(processStart)}
 	}
 	if endStream {
 		st.rerr = io.EOF

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -1248,3 +1249,12 @@ func TestServerBadConfig(t *testing.T) {
 }
 
 var _ = hpack.HeaderField{}
+
+// TestStreamSize guards the memory of an open stream: a Stream that grows
+// past the 576-byte size class costs every open stream 64 bytes more.
+// bench/run.sh measures the whole (RSS per open stream); see README.
+func TestStreamSize(t *testing.T) {
+	if n := unsafe.Sizeof(Stream{}); n > 576 {
+		t.Errorf("Stream is %d bytes, over the 576-byte size class; move rarely used fields behind Stream.rare", n)
+	}
+}

@@ -56,6 +56,10 @@ type Stream struct {
 	// costs two allocations), informational heads, trailers.
 	rare  *streamRare
 	cause error // guarded by smu: why the stream ended, for a context made later
+	// dl holds the Read and Write deadlines, made by the first
+	// Set*Deadline with both rmu and smu held: either lock guards
+	// reading the pointer; dl.r is guarded by rmu, dl.w by smu.
+	dl *streamDeadlines
 
 	// The receive side: the reader appends, the handler consumes.
 	rmu          sync.Mutex
@@ -64,7 +68,6 @@ type Stream struct {
 	rerr         error         // guarded by rmu: io.EOF after END_STREAM, or why reading stopped
 	trailers     http.Header   // guarded by rmu; set before rerr becomes io.EOF
 	recvd        int64         // guarded by rmu: DATA payload bytes received
-	rdeadline    deadline      // guarded by rmu
 	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
 	rdst         []byte        // guarded by rmu: the buffer of a Read waiting for data
 	rgot         int32         // guarded by rmu: bytes the reader copied into rdst
@@ -83,7 +86,6 @@ type Stream struct {
 	serr        error         // guarded by smu: why writes fail (reset, connection gone)
 	declared    int64         // guarded by smu: the response's content-length, -1 if none
 	written     int64         // guarded by smu: body bytes accepted by Write
-	sdeadline   deadline      // guarded by smu
 	swake       chan struct{} // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
 	rstCode     ErrCode       // guarded by smu: the code for rstAfterEnd
 	status      int16         // guarded by smu: the final status produced
@@ -100,14 +102,13 @@ type Stream struct {
 
 	// refs counts what keeps the stream alive: its place in the table and
 	// its handler (running or queued). The last release ends it.
-	refs    atomic.Int32
-	started time.Duration // since processStart; set only when hooks want it
+	refs atomic.Int32
 
 	// Inline storage for the regular fields of a small request (curl,
 	// h2load and most API clients send one or two). Larger sets are
 	// copied out exactly sized. A stream waiting for its body holds
 	// nothing else, so this array is kept short.
-	fieldBuf [1]hpack.HeaderField
+	fieldBuf [2]hpack.HeaderField
 
 	// Owned by the writer goroutine.
 	sent       int64   // response body bytes written
@@ -121,6 +122,9 @@ type streamRare struct {
 	cancel      context.CancelCauseFunc
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
 	trailersOut []hpack.HeaderField   // response trailers not yet written
+	// started is when the stream opened, since processStart; set, with
+	// rare made, before the stream is shared, and only when hooks want it.
+	started time.Duration
 }
 
 // rareLocked returns st.rare, making it.
@@ -234,7 +238,7 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 		st.rmu.Unlock()
 		return 0, nil, nil
 	}
-	if err == nil && st.rdeadline.expired() {
+	if err == nil && st.dl != nil && st.dl.r.expired() {
 		err = os.ErrDeadlineExceeded
 	}
 	if err != nil {
@@ -393,7 +397,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			stallSince = time.Time{}
 			continue
 		}
-		if st.sdeadline.expired() {
+		if st.dl != nil && st.dl.w.expired() {
 			st.smu.Unlock()
 			stopTimer(stall)
 			return total, os.ErrDeadlineExceeded
@@ -495,7 +499,9 @@ func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
 		st.Reset(ErrCodeInternal)
 		return ErrContentLength
 	}
-	st.rareLocked().trailersOut = trailers
+	if trailers != nil {
+		st.rareLocked().trailersOut = trailers
+	}
 	st.sendEnd = true
 	st.notifyLocked()
 	st.smu.Unlock()
@@ -590,18 +596,20 @@ func (st *Stream) fail(err error) bool {
 // SetReadDeadline sets when a blocked Read gives up with
 // os.ErrDeadlineExceeded. A zero time means no deadline.
 func (st *Stream) SetReadDeadline(t time.Time) error {
+	dl := st.deadlines()
 	st.rmu.Lock()
 	defer st.rmu.Unlock()
-	st.rdeadline.set(t, st.rwaitLocked())
+	dl.r.set(t, st.rwaitLocked())
 	return nil
 }
 
 // SetWriteDeadline sets when a Write blocked on the client's flow control
 // gives up with os.ErrDeadlineExceeded. A zero time means no deadline.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
+	dl := st.deadlines()
 	st.smu.Lock()
 	defer st.smu.Unlock()
-	st.sdeadline.set(t, st.swaitLocked())
+	dl.w.set(t, st.swaitLocked())
 	return nil
 }
 
@@ -630,10 +638,14 @@ func (st *Stream) finish() {
 	st.rmu.Lock()
 	st.rbuf.reset() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.
-	st.rdeadline.set(time.Time{}, nil)
+	if st.dl != nil {
+		st.dl.r.set(time.Time{}, nil)
+	}
 	st.rmu.Unlock()
 	st.smu.Lock()
-	st.sdeadline.set(time.Time{}, nil)
+	if st.dl != nil {
+		st.dl.w.set(time.Time{}, nil)
+	}
 	st.smu.Unlock()
 }
 
@@ -654,13 +666,15 @@ func (st *Stream) release() {
 		// The writer is done with the stream: it left the table, which
 		// the writer only does after its last frame, or at teardown.
 		info.BytesOut = st.sent
-		info.Duration = time.Since(processStart) - st.started
+		info.Duration = time.Since(processStart) - st.rare.started
 		h(info)
 	}
 }
 
+// info describes the stream to the hooks; only called when hooks are set,
+// so st.rare was made before the stream was shared.
 func (st *Stream) info() *StreamInfo {
-	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: processStart.Add(st.started)}
+	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: processStart.Add(st.rare.started)}
 }
 
 // appendData adds request body bytes from the reader, which checked flow
@@ -707,6 +721,21 @@ func wake(ch chan struct{}) {
 // processStart anchors Stream.started: a Duration since it keeps the
 // monotonic clock reading in 8 bytes instead of a time.Time's 24.
 var processStart = time.Now()
+
+// streamDeadlines are a stream's Read and Write deadlines (see Stream.dl).
+type streamDeadlines struct{ r, w deadline }
+
+// deadlines returns st.dl, making it.
+func (st *Stream) deadlines() *streamDeadlines {
+	st.smu.Lock()
+	defer st.smu.Unlock()
+	st.rmu.Lock()
+	defer st.rmu.Unlock()
+	if st.dl == nil {
+		st.dl = new(streamDeadlines)
+	}
+	return st.dl
+}
 
 // deadline is a Read or Write deadline: a time and a timer that wakes the
 // blocked side when it passes. Its owner's mutex guards it.
