@@ -122,6 +122,15 @@ const readBufferSize = 32 << 10
 
 var readBufPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
 
+// midBufferSize is the size of the buffer the raw path reads a burst into
+// when the previous read was small: the requests of a busy connection,
+// a burst of HEADERS frames. A connection moves to the full buffer once a
+// read fills it, so bulk uploads read readBufferSize at a time, and many
+// waiting connections do not each hold on to 32 KiB they never fill.
+const midBufferSize = 4 << 10
+
+var midBufPool = sync.Pool{New: func() any { return new([midBufferSize]byte) }}
+
 // connReader is the reader's buffered view of the connection. Unlike a
 // bufio.Reader it holds its buffer only while the connection is busy, and
 // never while it waits:
@@ -153,6 +162,8 @@ type connReader struct {
 	raw      syscall.RawConn
 	rawRead  func(fd uintptr) bool // cr.readSocket, bound once
 	rn       int                   // readSocket's result
+	lastN    int                   // readSocket's previous result: picks the buffer size
+	mid      *[midBufferSize]byte  // the pooled mid-sized buffer, while held
 	rerr     error                 // readSocket's result
 	c        *conn                 // for parking
 	boundary bool                  // set by the read loop: the next Read starts a frame
@@ -257,15 +268,26 @@ func (cr *connReader) fillRaw(boundary bool) (int, error) {
 // readSocket is fill's raw read, run by RawConn.Read with the socket's
 // descriptor; it returns false to wait for readability.
 func (cr *connReader) readSocket(fd uintptr) bool {
-	if cr.pool == nil {
-		if cr.idle() {
-			cr.buf = cr.small[:]
-		} else {
-			cr.pool = readBufPool.Get().(*[readBufferSize]byte)
-			cr.buf = cr.pool[:]
-		}
+	if cr.mid != nil && cr.lastN >= midBufferSize {
+		midBufPool.Put(cr.mid) // it filled: on to the full buffer
+		cr.mid, cr.buf = nil, nil
+	}
+	switch {
+	case cr.pool != nil || cr.mid != nil:
+	case cr.idle():
+		cr.buf = cr.small[:]
+	case cr.lastN < midBufferSize:
+		cr.mid = midBufPool.Get().(*[midBufferSize]byte)
+		cr.buf = cr.mid[:]
+	default:
+		cr.pool = readBufPool.Get().(*[readBufferSize]byte)
+		cr.buf = cr.pool[:]
 	}
 	n, wouldBlock, err := sockRead(fd, cr.buf)
+	cr.lastN = n
+	if n == len(cr.buf) && cr.mid != nil {
+		cr.lastN = midBufferSize // it filled: the next read gets the full buffer
+	}
 	if wouldBlock {
 		cr.release() // nothing to read: wait without the pooled buffer
 		cr.parked = cr.parkNow
@@ -327,11 +349,18 @@ func (cr *connReader) UnreadByte() error {
 	return nil
 }
 
-// release gives an empty buffer back to the pool.
+// release gives an empty buffer back to its pool.
 func (cr *connReader) release() {
-	if cr.pool != nil && cr.r == cr.w {
+	if cr.r != cr.w {
+		return
+	}
+	switch {
+	case cr.pool != nil:
 		readBufPool.Put(cr.pool)
 		cr.pool, cr.buf = nil, nil
-		cr.r, cr.w = 0, 0
+	case cr.mid != nil:
+		midBufPool.Put(cr.mid)
+		cr.mid, cr.buf = nil, nil
 	}
+	cr.r, cr.w = 0, 0
 }

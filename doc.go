@@ -13,19 +13,29 @@
 //
 // # Goroutines
 //
-// Each connection has exactly one reader goroutine, the only code that
+// Each connection has at most one reader goroutine, the only code that
 // reads the socket: it owns the read Framer, the HPACK decoder and the
 // stream table, answers control frames, and hands HEADERS and DATA to
 // streams. It has at most one writer goroutine, the only code that
 // writes the socket: it owns the write Framer, the HPACK encoder (so
 // header blocks are encoded in the order they hit the wire) and the
 // windows the peer grants us; it exits after 100 ms without work and the
-// next frame to send starts another, so an idle connection costs one
-// goroutine and no buffer. And it has one goroutine per running handler;
-// up to 16 of them stay to serve the connection's next streams. The three meet at explicit hand-offs: the writer's queue, each
-// stream's send and receive buffers, and the connection's mutex, which
-// guards the stream table and stream states. Every mutable field says
-// which goroutine or mutex owns it.
+// next frame to send starts another. And it has one goroutine per running
+// handler; up to 16 of them stay to serve the connection's next streams.
+// The three meet at explicit hand-offs: the writer's queue, each stream's
+// send and receive buffers, and the connection's mutex, which guards the
+// stream table and stream states. Every mutable field says which
+// goroutine or mutex owns it.
+//
+// An idle connection needs none of them. On Linux, a cleartext TCP
+// connection accepted by Serve parks when it waits for input with no
+// stream open: its reader goroutine exits, its writer too, its socket
+// waits in the Server's epoll instance, and the first byte that arrives
+// starts a reader again (park.go says when a connection parks and who may
+// touch a parked one). Other connections (TLS, ServeConn, other systems)
+// keep a reader goroutine, which moves to a fresh goroutine, with a small
+// stack, when the connection goes idle. Either way, a connection holds no
+// read or write buffer while it waits.
 //
 // # The life of a request
 //

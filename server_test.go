@@ -1250,11 +1250,14 @@ func TestServerBadConfig(t *testing.T) {
 
 var _ = hpack.HeaderField{}
 
-// TestStreamSize guards the memory of an open stream: a Stream that grows
-// past the 576-byte size class costs every open stream 64 bytes more.
-// bench/run.sh measures the whole (RSS per open stream); see README.
+// TestStreamSize guards the memory of an open stream: the allocation is
+// the Stream plus the 8-byte header Go puts before objects over 512 bytes
+// that hold pointers, and past 576 bytes it moves to the 640-byte size
+// class, 64 bytes more for every open stream. bench/run.sh measures the
+// whole (RSS per open stream); see README.
 func TestStreamSize(t *testing.T) {
-	if n := unsafe.Sizeof(Stream{}); n > 576 {
-		t.Errorf("Stream is %d bytes, over the 576-byte size class; move rarely used fields behind Stream.rare", n)
+	const mallocHeader = 8
+	if n := unsafe.Sizeof(Stream{}) + mallocHeader; n > 576 {
+		t.Errorf("a Stream takes %d bytes, over the 576-byte size class; move rarely used fields behind Stream.rare", n)
 	}
 }

@@ -111,7 +111,6 @@ type Stream struct {
 	fieldBuf [2]hpack.HeaderField
 
 	// Owned by the writer goroutine.
-	sent       int64   // response body bytes written
 	sendWindow outflow // what the peer lets us send on this stream
 	blocked    bool    // parked until a WINDOW_UPDATE
 }
@@ -122,9 +121,11 @@ type streamRare struct {
 	cancel      context.CancelCauseFunc
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
 	trailersOut []hpack.HeaderField   // response trailers not yet written
-	// started is when the stream opened, since processStart; set, with
-	// rare made, before the stream is shared, and only when hooks want it.
+	// Kept only when hooks want them, rare then made before the stream
+	// is shared: when the stream opened (since processStart), and the
+	// response body bytes written (the writer's).
 	started time.Duration
+	sent    int64
 }
 
 // rareLocked returns st.rare, making it.
@@ -665,7 +666,7 @@ func (st *Stream) release() {
 		st.rmu.Unlock()
 		// The writer is done with the stream: it left the table, which
 		// the writer only does after its last frame, or at teardown.
-		info.BytesOut = st.sent
+		info.BytesOut = st.rare.sent
 		info.Duration = time.Since(processStart) - st.rare.started
 		h(info)
 	}

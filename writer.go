@@ -1,7 +1,6 @@
 package h2server
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -445,7 +444,9 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		st.smu.Unlock()
 		// p stays valid unlocked: only this goroutine consumes sbuf.
 		w.check(w.fr.WriteData(st.id, end, p))
-		st.sent += int64(len(p))
+		if w.c.cfg.hooks.StreamEnded != nil {
+			st.rare.sent += int64(len(p)) // see streamRare
+		}
 		st.sendWindow -= outflow(len(p))
 		st.window.Store(int32(st.sendWindow))
 		w.window -= outflow(len(p))
@@ -597,42 +598,98 @@ func (dw *deadlineWriter) Write(p []byte) (int, error) {
 	return dw.nc.Write(p)
 }
 
-// writeBufferSize is the size of the pooled buffer frames collect in.
-const writeBufferSize = 32 << 10
+// writeBufferSize is the size of the pooled buffer a busy batch of frames
+// collects in. A batch starts in a buffer of smallWriteBufferSize and
+// moves to the big one only when it outgrows it: the SETTINGS, PING and
+// WINDOW_UPDATE frames of an idle connection, or one small response,
+// never touch 32 KiB.
+const (
+	writeBufferSize      = 32 << 10
+	smallWriteBufferSize = 4 << 10
+)
 
-var writeBufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+var (
+	writeBufPool      = sync.Pool{New: func() any { return new([writeBufferSize]byte) }}
+	smallWriteBufPool = sync.Pool{New: func() any { return new([smallWriteBufferSize]byte) }}
+)
 
-// outBuf batches frames for the socket in a pooled bufio.Writer, held
-// from a batch's first frame to its flush: an idle connection holds none.
-// Writer goroutine only.
+// outBuf batches frames for the socket in a pooled buffer, held from a
+// batch's first frame to its flush: an idle connection holds none. The
+// Framer hands it one whole frame per Write. Writer goroutine only.
 type outBuf struct {
-	out io.Writer
-	bw  *bufio.Writer
+	out   io.Writer
+	buf   []byte // the batch; its array is small's or big's, nil between batches
+	small *[smallWriteBufferSize]byte
+	big   *[writeBufferSize]byte
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {
-	if o.bw == nil {
-		o.bw = writeBufPool.Get().(*bufio.Writer)
-		o.bw.Reset(o.out)
+	if len(o.buf)+len(p) > cap(o.buf) {
+		if len(p) > writeBufferSize {
+			// Bigger than any buffer (the peer allows large frames):
+			// the batch goes out, then the frame as it is.
+			if err := o.writeOut(); err != nil {
+				return 0, err
+			}
+			return o.out.Write(p)
+		}
+		if err := o.grow(len(p)); err != nil {
+			return 0, err
+		}
 	}
-	return o.bw.Write(p)
+	o.buf = append(o.buf, p...)
+	return len(p), nil
+}
+
+// grow makes room for n more bytes, n <= writeBufferSize: the small
+// buffer for a new batch that fits it, else the big one, with the
+// batch so far moved over, written out first if it would not fit.
+func (o *outBuf) grow(n int) error {
+	if o.small == nil && o.big == nil && n <= smallWriteBufferSize {
+		o.small = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)
+		o.buf = o.small[:0]
+		return nil
+	}
+	if o.big == nil {
+		o.big = writeBufPool.Get().(*[writeBufferSize]byte)
+		o.buf = append(o.big[:0], o.buf...)
+		if o.small != nil {
+			smallWriteBufPool.Put(o.small)
+			o.small = nil
+		}
+	}
+	if len(o.buf)+n > cap(o.buf) {
+		return o.writeOut()
+	}
+	return nil
+}
+
+// writeOut writes the batch so far and keeps its buffer for more.
+func (o *outBuf) writeOut() error {
+	if len(o.buf) == 0 {
+		return nil
+	}
+	_, err := o.out.Write(o.buf)
+	o.buf = o.buf[:0]
+	return err
 }
 
 // partial reports a batch that has begun and has room for more.
 func (o *outBuf) partial() bool {
-	return o.bw != nil && o.bw.Buffered() > 0 && o.bw.Available() > 0
+	return len(o.buf) > 0 && len(o.buf) < cap(o.buf)
 }
 
 // flush writes the batch out and gives the buffer back.
 func (o *outBuf) flush() error {
-	if o.bw == nil {
-		return nil
-	}
-	if err := o.bw.Flush(); err != nil {
+	if err := o.writeOut(); err != nil {
 		return err
 	}
-	o.bw.Reset(nil)
-	writeBufPool.Put(o.bw)
-	o.bw = nil
+	if o.small != nil {
+		smallWriteBufPool.Put(o.small)
+	}
+	if o.big != nil {
+		writeBufPool.Put(o.big)
+	}
+	o.buf, o.small, o.big = nil, nil, nil
 	return nil
 }
