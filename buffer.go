@@ -284,14 +284,14 @@ func (cr *connReader) readSocket(fd uintptr) bool {
 		cr.buf = cr.pool[:]
 	}
 	n, wouldBlock, err := sockRead(fd, cr.buf)
-	cr.lastN = n
-	if n == len(cr.buf) && cr.mid != nil {
-		cr.lastN = midBufferSize // it filled: the next read gets the full buffer
-	}
 	if wouldBlock {
 		cr.release() // nothing to read: wait without the pooled buffer
 		cr.parked = cr.parkNow
 		return cr.parked
+	}
+	cr.lastN = n // an upload that filled 32 KiB before a wait gets 32 KiB after it
+	if n == len(cr.buf) && cr.mid != nil {
+		cr.lastN = midBufferSize // it filled: the next read gets the full buffer
 	}
 	cr.rn, cr.rerr = n, err
 	return true

@@ -624,44 +624,34 @@ type outBuf struct {
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {
-	if len(o.buf)+len(p) > cap(o.buf) {
-		if len(p) > writeBufferSize {
-			// Bigger than any buffer (the peer allows large frames):
-			// the batch goes out, then the frame as it is.
-			if err := o.writeOut(); err != nil {
-				return 0, err
+	total := len(p)
+	if len(o.buf)+len(p) > cap(o.buf) && o.big == nil {
+		if o.small == nil && len(p) <= smallWriteBufferSize {
+			o.small = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)
+			o.buf = o.small[:0]
+		} else {
+			// The batch outgrew the small buffer, or starts too big
+			// for it: on to the big one.
+			o.big = writeBufPool.Get().(*[writeBufferSize]byte)
+			o.buf = append(o.big[:0], o.buf...)
+			if o.small != nil {
+				smallWriteBufPool.Put(o.small)
+				o.small = nil
 			}
-			return o.out.Write(p)
 		}
-		if err := o.grow(len(p)); err != nil {
-			return 0, err
+	}
+	// Like bufio: a full buffer goes out whole, so that a stream of
+	// DATA frames leaves in writes of writeBufferSize.
+	for len(o.buf)+len(p) > cap(o.buf) {
+		k := copy(o.buf[len(o.buf):cap(o.buf)], p)
+		o.buf = o.buf[:cap(o.buf)]
+		p = p[k:]
+		if err := o.writeOut(); err != nil {
+			return 0, err // the writer gives up on the connection
 		}
 	}
 	o.buf = append(o.buf, p...)
-	return len(p), nil
-}
-
-// grow makes room for n more bytes, n <= writeBufferSize: the small
-// buffer for a new batch that fits it, else the big one, with the
-// batch so far moved over, written out first if it would not fit.
-func (o *outBuf) grow(n int) error {
-	if o.small == nil && o.big == nil && n <= smallWriteBufferSize {
-		o.small = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)
-		o.buf = o.small[:0]
-		return nil
-	}
-	if o.big == nil {
-		o.big = writeBufPool.Get().(*[writeBufferSize]byte)
-		o.buf = append(o.big[:0], o.buf...)
-		if o.small != nil {
-			smallWriteBufPool.Put(o.small)
-			o.small = nil
-		}
-	}
-	if len(o.buf)+n > cap(o.buf) {
-		return o.writeOut()
-	}
-	return nil
+	return total, nil
 }
 
 // writeOut writes the batch so far and keeps its buffer for more.
