@@ -206,8 +206,9 @@ func (c *conn) readAndEnd() error {
 			c.wq.retireSoon()
 			return nil
 		}
-		c.parkFailed = true // epoll unavailable, or the socket closed: read on
-		err = c.readLoop()  // closing, or parking unavailable: read on
+		// Closing, epoll unavailable, or the socket gone: read on here.
+		c.parkFailed = true
+		err = c.readLoop()
 	}
 	if err == errHop {
 		go c.readAndEnd()

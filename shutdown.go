@@ -29,8 +29,8 @@ func (c *conn) closeTransport() {
 	c.nc.Close()
 }
 
-// closeWrite ends our direction of the transport after the last frame, and
-// gives the peer lingerTimeout to close its own.
+// closeWrite ends our direction of the transport after the last frame,
+// from outside the reader (see closeWrite).
 func (c *conn) closeWrite() {
 	c.unpark()
 	c.parkMu.Lock() // keeps the reader from clearing the linger deadline
@@ -47,6 +47,8 @@ func (c *conn) unpark() {
 	}
 }
 
+// closeWrite ends our direction of the transport after the last frame, and
+// gives the peer lingerTimeout to close its own.
 func closeWrite(nc net.Conn) {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := nc.(closeWriter); ok && cw.CloseWrite() == nil {
