@@ -2,8 +2,10 @@ package h2server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +22,10 @@ func TestHTTP1HandOff(t *testing.T) {
 		Handler: HandlerFunc(func(st *Stream) { io.WriteString(st, "h2server") }),
 		HTTP1: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "net/http "+r.Proto)
+			if r.Method == http.MethodPost {
+				n, err := io.Copy(io.Discard, r.Body)
+				fmt.Fprintf(w, " %d %v", n, err)
+			}
 		})},
 	}
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,17 +80,29 @@ func TestHTTP1HandOff(t *testing.T) {
 		}
 	}
 
+	// A large HTTP/1.1 body after the hand-off reaches net/http whole.
+	const bodySize = 1 << 20
+	resp, err := c1.Post("http://"+pl.Addr().String()+"/", "application/octet-stream", bytes.NewReader(make([]byte, bodySize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("net/http HTTP/1.1 %d <nil>", bodySize); string(b) != want {
+		t.Errorf("POST over HTTP/1.1: %q, want %q", b, want)
+	}
+
 	// A raw HTTP/1.1 request with a body arrives intact, request line included.
 	nc, err := net.Dial("tcp", pl.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(nc, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	resp, err = http.ReadResponse(bufio.NewReader(nc), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b, _ = io.ReadAll(resp.Body)
 	nc.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "net/http") {
 		t.Errorf("raw HTTP/1.1: %d %q", resp.StatusCode, b)

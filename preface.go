@@ -85,7 +85,10 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 	}
 	if c.srv.HTTP1 != nil {
 		// Hand the connection over whole, with the bytes we consumed.
+		// What net/http reads after them goes straight into its own
+		// buffer, not through our raw path's small idle buffer.
 		c.nc.SetReadDeadline(time.Time{})
+		c.br.raw = nil
 		c.handOff(&replayConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(append(line, '\r', '\n')), c.br)})
 		return true
 	}
