@@ -1202,12 +1202,19 @@ func (c *rawClient) mustNext() http2.Frame {
 // get opens stream id with a GET for path.
 func (c *rawClient) get(id uint32, path string) {
 	c.t.Helper()
+	c.request(id, "GET", path, true)
+}
+
+// request opens stream id with a request head; the body may follow
+// unless endStream.
+func (c *rawClient) request(id uint32, method, path string, endStream bool) {
+	c.t.Helper()
 	c.buf.Reset()
-	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "test"}, {":path", path}} {
+	for _, kv := range [][2]string{{":method", method}, {":scheme", "http"}, {":authority", "test"}, {":path", path}} {
 		c.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{
-		StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: true, EndHeaders: true,
+		StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: endStream, EndHeaders: true,
 	}); err != nil {
 		c.t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // Parking (park.go) seen from a real TCP client: an idle connection has no
@@ -100,108 +99,45 @@ func parkHandler(st *Stream) {
 	io.WriteString(st, "hello")
 }
 
-// h2cConn is a minimal prior-knowledge client over TCP.
-type h2cConn struct {
-	t    *testing.T
-	nc   net.Conn
-	fr   *http2.Framer
-	hbuf bytes.Buffer
-	henc *hpack.Encoder
-	hdec *hpack.Decoder
-}
-
-// dialH2C connects and completes the SETTINGS exchange both ways, then
-// sends a PING and waits for its ACK: when it returns, the server has
-// processed everything the client sent.
-func dialH2C(t *testing.T, addr string) *h2cConn {
+// dialParkable connects with dialRaw and sends two PINGs, waiting for
+// each ACK. The first ACK comes after the server's SETTINGS, which next
+// acknowledges; the second says that the server has processed everything
+// the client sent, its SETTINGS ACK included.
+func dialParkable(t *testing.T, addr string) *rawClient {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(testTimeout))
-	c := &h2cConn{t: t, nc: nc, fr: http2.NewFramer(nc, nc), hdec: hpack.NewDecoder(4096, nil)}
-	c.henc = hpack.NewEncoder(&c.hbuf)
-	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	c.check(c.fr.WriteSettings())
-	for gotSettings, gotAck := false, false; !gotSettings || !gotAck; {
-		f := c.read()
-		if sf, ok := f.(*http2.SettingsFrame); ok {
-			if sf.IsAck() {
-				gotAck = true
-			} else {
-				gotSettings = true
-				c.check(c.fr.WriteSettingsAck())
-			}
-		}
-	}
+	c := dialRaw(t, addr)
+	c.ping()
 	c.ping()
 	return c
 }
 
-func (c *h2cConn) check(err error) {
-	c.t.Helper()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *h2cConn) read() http2.Frame {
-	c.t.Helper()
-	f, err := c.fr.ReadFrame()
-	if err != nil {
-		c.t.Fatalf("reading a frame: %v", err)
-	}
-	return f
-}
-
 // ping sends a PING and reads up to its ACK.
-func (c *h2cConn) ping() {
+func (c *rawClient) ping() {
 	c.t.Helper()
 	data := [8]byte{'p', 'a', 'r', 'k'}
-	c.check(c.fr.WritePing(false, data))
+	if err := c.fr.WritePing(false, data); err != nil {
+		c.t.Fatal(err)
+	}
 	for {
-		if pf, ok := c.read().(*http2.PingFrame); ok && pf.IsAck() && pf.Data == data {
+		if pf, ok := c.mustNext().(*http2.PingFrame); ok && pf.IsAck() && pf.Data == data {
 			return
 		}
 	}
 }
 
-// request sends a request head on stream id; END_STREAM if endStream.
-func (c *h2cConn) request(id uint32, method string, endStream bool) {
-	c.t.Helper()
-	c.hbuf.Reset()
-	for _, f := range []hpack.HeaderField{
-		{Name: ":method", Value: method}, {Name: ":scheme", Value: "http"},
-		{Name: ":path", Value: "/"}, {Name: ":authority", Value: "park.test"},
-	} {
-		c.henc.WriteField(f)
-	}
-	c.check(c.fr.WriteHeaders(http2.HeadersFrameParam{
-		StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true, EndStream: endStream,
-	}))
-}
-
 // response reads stream id's response and returns its status and body.
-func (c *h2cConn) response(id uint32) (status string, body string) {
+func (c *rawClient) response(id uint32) (status string, body string) {
 	c.t.Helper()
 	var b strings.Builder
 	for {
-		f := c.read()
+		f := c.mustNext()
 		if f.Header().StreamID != id {
 			continue
 		}
 		switch f := f.(type) {
-		case *http2.HeadersFrame:
-			fields, err := c.hdec.DecodeFull(f.HeaderBlockFragment())
-			c.check(err)
-			for _, hf := range fields {
-				if hf.Name == ":status" {
-					status = hf.Value
-				}
+		case *http2.MetaHeadersFrame:
+			if s := f.PseudoValue("status"); s != "" {
+				status = s
 			}
 			if f.StreamEnded() {
 				return status, b.String()
@@ -217,22 +153,22 @@ func (c *h2cConn) response(id uint32) (status string, body string) {
 	}
 }
 
-// get sends GET on stream id and checks the answer.
-func (c *h2cConn) get(id uint32) {
+// getHello sends GET on stream id and checks parkHandler's answer.
+func (c *rawClient) getHello(id uint32) {
 	c.t.Helper()
-	c.request(id, "GET", true)
+	c.get(id, "/")
 	if status, body := c.response(id); status != "200" || body != "hello" {
 		c.t.Fatalf("stream %d: status %q body %q, want 200 hello", id, status, body)
 	}
 }
 
-// readUntilEOF reads frames until the server closes the connection and
+// goAwaysUntilEOF reads frames until the server closes the connection and
 // returns the GOAWAY codes it sent, answering PINGs on the way.
-func (c *h2cConn) readUntilEOF() []http2.ErrCode {
+func (c *rawClient) goAwaysUntilEOF() []http2.ErrCode {
 	c.t.Helper()
 	var codes []http2.ErrCode
 	for {
-		f, err := c.fr.ReadFrame()
+		f, err := c.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset by peer") {
 				c.t.Fatalf("reading until the server closes: %v", err)
@@ -244,7 +180,9 @@ func (c *h2cConn) readUntilEOF() []http2.ErrCode {
 			codes = append(codes, f.ErrCode)
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				c.check(c.fr.WritePing(true, f.Data))
+				if err := c.fr.WritePing(true, f.Data); err != nil {
+					c.t.Fatal(err)
+				}
 			}
 		}
 	}
@@ -255,7 +193,7 @@ func TestParkIdleConnection(t *testing.T) {
 	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
 	readersBefore := readerGoroutines()
 
-	c := dialH2C(t, ls.addr)
+	c := dialParkable(t, ls.addr)
 	waitParked(t, ls.srv, events, 1)
 	if n := readerGoroutines(); n != readersBefore {
 		t.Errorf("%d read loops while the connection is parked, want %d", n, readersBefore)
@@ -263,31 +201,31 @@ func TestParkIdleConnection(t *testing.T) {
 
 	// The next request wakes it; once it carried a stream, it parks again
 	// after parkDelay without input.
-	c.get(1)
+	c.getHello(1)
 	waitParked(t, ls.srv, events, 1)
-	c.get(3)
+	c.getHello(3)
 	c.ping()
 	waitParked(t, ls.srv, events, 1)
 
 	// A second connection parks beside it.
-	c2 := dialH2C(t, ls.addr)
+	c2 := dialParkable(t, ls.addr)
 	waitParked(t, ls.srv, events, 2)
-	c2.get(1)
-	c.get(5)
+	c2.getHello(1)
+	c.getHello(5)
 }
 
 func TestParkDeadlineMidFrame(t *testing.T) {
 	events := watchParking(t)
 	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
-	c := dialH2C(t, ls.addr)
-	c.get(1)
+	c := dialParkable(t, ls.addr)
+	c.getHello(1)
 	// The PING makes the reader wait with no stream open on a connection
 	// that carried one: it arms its park deadline.
 	c.ping()
 
 	// A stream opens and a DATA frame arrives in two parts; the deadline
 	// passes in between, and the reader must go on reading the frame.
-	c.request(3, "POST", false)
+	c.request(3, "POST", "/", false)
 	var frame bytes.Buffer
 	http2.NewFramer(&frame, nil).WriteData(3, true, []byte("split frame"))
 	if _, err := c.nc.Write(frame.Bytes()[:4]); err != nil {
@@ -306,14 +244,14 @@ func TestParkedConnectionEnds(t *testing.T) {
 	t.Run("ServerClose", func(t *testing.T) {
 		events := watchParking(t)
 		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
-		var cs []*h2cConn
+		var cs []*rawClient
 		for range 3 {
-			cs = append(cs, dialH2C(t, ls.addr))
+			cs = append(cs, dialParkable(t, ls.addr))
 		}
 		waitParked(t, ls.srv, events, 3)
 		ls.srv.Close()
 		for _, c := range cs {
-			c.readUntilEOF()
+			c.goAwaysUntilEOF()
 		}
 		if n := parkedConns(ls.srv); n != 0 {
 			t.Errorf("%d connections still parked after Close", n)
@@ -323,11 +261,11 @@ func TestParkedConnectionEnds(t *testing.T) {
 	t.Run("Shutdown", func(t *testing.T) {
 		events := watchParking(t)
 		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
-		c := dialH2C(t, ls.addr)
+		c := dialParkable(t, ls.addr)
 		waitParked(t, ls.srv, events, 1)
 		done := make(chan error, 1)
 		go func() { done <- ls.srv.Shutdown(context.Background()) }()
-		codes := c.readUntilEOF()
+		codes := c.goAwaysUntilEOF()
 		if len(codes) == 0 || codes[len(codes)-1] != http2.ErrCodeNo {
 			t.Errorf("GOAWAY codes %v, want NO_ERROR last", codes)
 		}
@@ -339,9 +277,9 @@ func TestParkedConnectionEnds(t *testing.T) {
 	t.Run("IdleTimeout", func(t *testing.T) {
 		events := watchParking(t)
 		ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler), IdleTimeout: 200 * time.Millisecond}, false)
-		c := dialH2C(t, ls.addr)
+		c := dialParkable(t, ls.addr)
 		waitParked(t, ls.srv, events, 1)
-		if codes := c.readUntilEOF(); len(codes) != 1 || codes[0] != http2.ErrCodeNo {
+		if codes := c.goAwaysUntilEOF(); len(codes) != 1 || codes[0] != http2.ErrCodeNo {
 			t.Errorf("GOAWAY codes %v, want one NO_ERROR", codes)
 		}
 	})
@@ -353,7 +291,7 @@ func TestParkedConnectionEnds(t *testing.T) {
 			Handler: HandlerFunc(parkHandler),
 			Hooks:   &Hooks{ConnClosed: func(*ConnInfo) { close(closed) }},
 		}, false)
-		c := dialH2C(t, ls.addr)
+		c := dialParkable(t, ls.addr)
 		waitParked(t, ls.srv, events, 1)
 		c.nc.Close()
 		select {
