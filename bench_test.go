@@ -540,23 +540,23 @@ func BenchmarkDecodeRequestHeaders(b *testing.B) {
 	}{{"indexed", indexed}, {"literal", literal}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newBenchConn(b)
-			c.hdec = hpack.NewDecoder(4096, c.onField)
-			c.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
+			c.rd.hdec = hpack.NewDecoder(4096, c.onField)
+			c.rd.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
 			decode := func(block []byte) Request {
 				// As onHeaders, headerFragment and openStream do: the
 				// request keeps its fields, the next block a new slice.
-				c.hdr = headerBlock{id: 1, endStream: true, fields: c.hdr.fields[:0]}
-				if _, err := c.hdec.Write(block); err != nil {
+				c.rd.hdr = headerBlock{id: 1, endStream: true, fields: c.rd.hdr.fields[:0]}
+				if _, err := c.rd.hdec.Write(block); err != nil {
 					b.Fatal(err)
 				}
-				if err := c.hdec.Close(); err != nil {
+				if err := c.rd.hdec.Close(); err != nil {
 					b.Fatal(err)
 				}
-				req, reason := parseRequest(c.hdr.fields)
-				if reason != "" || c.hdr.tooLarge {
-					b.Fatalf("request rejected: %q (too large: %v)", reason, c.hdr.tooLarge)
+				req, reason := parseRequest(c.rd.hdr.fields)
+				if reason != "" || c.rd.hdr.tooLarge {
+					b.Fatalf("request rejected: %q (too large: %v)", reason, c.rd.hdr.tooLarge)
 				}
-				c.hdr.fields = nil
+				c.rd.hdr.fields = nil
 				return req
 			}
 			decode(first) // fills the dynamic table as a first request would

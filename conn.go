@@ -19,7 +19,9 @@ import (
 
 // conn is one HTTP/2 connection. It runs three kinds of goroutine: the
 // reader (serve and everything it calls), the writer (writer.go), and one
-// handler goroutine per stream. Fields say who owns them.
+// handler goroutine per stream. Each owner's state is a part of its own:
+// the reader's in rd, the writer's in w (and each Stream's out), the
+// connection's life in life (under mu), the stream table under mu.
 type conn struct {
 	srv  *Server
 	nc   net.Conn
@@ -36,21 +38,23 @@ type conn struct {
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
 
-	wq   writeQueue
-	work chan *Stream // hands a stream to an idle worker (see worker)
+	wq writeQueue
+	// w is the writer, published under mu once it is complete and our
+	// SETTINGS are its first item: whoever finds it nil under mu must not
+	// queue anything (the connection is still in its handshake or
+	// preface).
 	w    *writer
-	done chan struct{} // closed at teardown: the writer stops
+	work chan *Stream  // hands a stream to an idle worker (see worker)
+	done chan struct{} // closed at teardown: the writer and idle workers stop
 
 	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
 
 	// Parking (park.go): raw is the socket of a connection that may park
 	// (immutable once serving), parkTok its registration while parked
 	// (guarded by srv.poller.mu), noPark set once it closes.
-	raw        syscall.RawConn
-	parkTok    uint64
-	noPark     atomic.Bool
-	carried    bool // reader's: a stream opened since the reader last parked
-	parkFailed bool // reader's: park refused once; do not ask again
+	raw     syscall.RawConn
+	parkTok uint64
+	noPark  atomic.Bool
 	// The park deadline: a read deadline parkDelay away, armed by the
 	// reader or by the stream that leaves the connection idle, cleared by
 	// the reader when it passes. Closing paths set their own deadline
@@ -58,38 +62,70 @@ type conn struct {
 	parkMu    sync.Mutex
 	parkArmed bool // guarded by parkMu
 
-	// Owned by the reader.
+	rd reader // the reader goroutine's alone
+
+	mu           sync.Mutex
+	life         connLife           // guarded by mu
+	streams      map[uint32]*Stream // guarded by mu: open and half-closed streams
+	nstreams     atomic.Int32       // len(streams), readable without mu
+	lastStreamID uint32             // guarded by mu: highest client stream ID seen
+	handlers     int                // guarded by mu: handler goroutines running
+	pending      []*Stream          // guarded by mu: streams waiting for a handler slot
+	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
+	logged       map[string]bool    // guarded by mu: reasons already logged
+	idleWorkers  atomic.Int32       // handler goroutines waiting on work for another stream
+	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
+}
+
+// reader is the state only the reader goroutine touches: nothing else may
+// reach it, so it needs no lock.
+type reader struct {
 	br                *connReader
 	fr                *http2.Framer
 	hdec              *hpack.Decoder
 	hdr               headerBlock
-	inflow            inflow    // the connection window we advertised
-	peerInitialWindow uint32    // the peer's SETTINGS_INITIAL_WINDOW_SIZE
-	fresh             bool      // from Serve: the reader may move to a fresh goroutine (shouldHop) or park
-	hopAt             time.Time // when the reader last moved
-	glitches          float64   // tokens left in the glitch budget
-	glitchAt          time.Time // when glitches was last refilled
-	gotSettings       bool
+	inflow            inflow // the connection window we advertised
+	peerInitialWindow uint32 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	// settingsAcked is set once the client acknowledged our SETTINGS:
+	// until then it may use the default windows of RFC 9113 section
+	// 6.9.2, whatever smaller ones we announced.
+	settingsAcked bool
+	gotSettings   bool
+	// fromServe: the connection came from Serve, so the reader may move
+	// to a new goroutine (shouldHop) or park.
+	fromServe       bool
+	hopAt           time.Time // when the reader last moved
+	streamSincePark bool      // a stream opened since the reader last parked
+	parkFailed      bool      // park refused once; do not ask again
+	glitches        float64   // tokens left in the glitch budget
+	glitchAt        time.Time // when glitches was last refilled
+	batch           uint32    // br's fills so far: frames of one batch arrived together
+}
 
-	mu            sync.Mutex
-	streams       map[uint32]*Stream // guarded by mu: open and half-closed streams
-	nstreams      atomic.Int32       // len(streams), readable without mu
-	lastStreamID  uint32             // guarded by mu: highest client stream ID seen
-	handlers      int                // guarded by mu: handler goroutines running
-	pending       []*Stream          // guarded by mu: streams waiting for a handler slot
-	logged        map[string]bool    // guarded by mu: reasons already logged
-	goAwayID      uint32             // guarded by mu: when goingAway, the last stream we serve
-	goingAway     bool               // guarded by mu: our final GOAWAY is queued; no new streams
-	shutdownSent  bool               // guarded by mu: the first, 2^31-1 GOAWAY is queued
-	closeQueued   bool               // guarded by mu: itemClose is queued
-	idleTimer     *time.Timer        // guarded by mu: made once, re-armed with Reset
-	idleArmed     bool               // guarded by mu
-	idleAt        time.Time          // guarded by mu: when the armed idle timer is due
-	idleWorkers   atomic.Int32       // handler goroutines waiting on work for another stream
-	settingsTimer *time.Timer        // guarded by mu
-	shutdownTimer *time.Timer        // guarded by mu
-	failed        bool               // guarded by mu: a connection error is being sent
-	failing       atomic.Bool        // failed, readable without mu: the reader stops
+// connLife is the connection's way to its end, guarded by conn.mu: going
+// away, closing, failed, closed, and the timers that lead there. Its
+// methods are in shutdown.go; closed is the one fact every late caller
+// checks, so that nothing is armed or queued once the connection is torn
+// down.
+type connLife struct {
+	goingAway     bool        // our final GOAWAY is queued; no new streams
+	goAwayID      uint32      // when goingAway, the last stream we serve
+	shutdownSent  bool        // the first, 2^31-1 GOAWAY is queued
+	closeQueued   bool        // itemClose is queued
+	failed        bool        // a connection error is being sent
+	closed        bool        // torn down: nothing may be armed or queued
+	idleTimer     *time.Timer // made once, re-armed with Reset
+	idleArmed     bool
+	idleAt        time.Time // when the armed idle timer is due
+	settingsTimer *time.Timer
+	shutdownTimer *time.Timer
+	peerErr       *ConnectionError // the peer's GOAWAY, if it named an error
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
 }
 
 // headerBlock is the header block being received: a HEADERS frame and its
@@ -116,9 +152,11 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 		addr:    nc.RemoteAddr(),
 		done:    make(chan struct{}),
 		streams: make(map[uint32]*Stream),
-		inflow:  inflow{avail: cfg.initialConnWindow},
-		// The peer's default until its SETTINGS say otherwise.
-		peerInitialWindow:     65535,
+		rd: reader{
+			inflow: inflow{avail: cfg.initialConnWindow},
+			// The peer's default until its SETTINGS say otherwise.
+			peerInitialWindow: 65535,
+		},
 		streamUpdateThreshold: max(cfg.initialStreamWindow/4, 1),
 	}
 	c.wq.wake = make(chan struct{}, 1)
@@ -147,7 +185,7 @@ func (c *conn) serve() error { return c.serveTLS(false) }
 // handshake grows its goroutine's stack to tens of kilobytes, which the
 // long-lived reader would otherwise keep for the connection's life.
 func (c *conn) serveTLS(fresh bool) error {
-	c.fresh = fresh
+	c.rd.fromServe = fresh
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
 			c.teardown()
@@ -198,16 +236,16 @@ func (c *conn) serveH2() error {
 // ended, and tears the connection down. When the loop hands the
 // connection on to a fresh goroutine (errHop), it returns at once.
 func (c *conn) readAndEnd() error {
-	c.wq.hurry.Store(false) // a resumed reader: let the writer linger again
+	c.wq.retireNow.Store(false) // a resumed reader: let the writer linger again
 	err := c.readLoop()
 	for err == errPark {
-		c.carried = false
+		c.rd.streamSincePark = false
 		if c.srv.poller.park(c) {
 			c.wq.retireSoon()
 			return nil
 		}
 		// Closing, epoll unavailable, or the socket gone: read on here.
-		c.parkFailed = true
+		c.rd.parkFailed = true
 		err = c.readLoop()
 	}
 	if err == errHop {
@@ -224,7 +262,7 @@ func (c *conn) readAndEnd() error {
 		return nil
 	}
 	c.mu.Lock()
-	closing := c.closeQueued
+	closing := c.life.closeQueued
 	c.mu.Unlock()
 	if closing || errors.Is(err, io.EOF) {
 		return nil // we hung up, or the client did: a normal end
@@ -249,11 +287,11 @@ func (c *conn) armPark() {
 // mayPark says whether and when the reader may park while waiting for the
 // next frame (see parkMode). Reader only.
 func (c *conn) mayPark() parkMode {
-	if c.raw == nil || c.parkFailed || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w ||
+	if c.raw == nil || c.rd.parkFailed || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w ||
 		c.nstreams.Load() != 0 || c.failing.Load() || c.noPark.Load() {
 		return parkNever
 	}
-	if c.carried {
+	if c.rd.streamSincePark {
 		return parkLater
 	}
 	return parkNow
@@ -273,14 +311,14 @@ const hopInterval = time.Second
 // connections from Serve hop (ServeConn serves on its caller's
 // goroutine), and at most once per hopInterval. Reader only.
 func (c *conn) shouldHop() bool {
-	if !c.fresh || c.raw != nil || !c.gotSettings || c.hdr.id != 0 || c.br.r != c.br.w || c.nstreams.Load() != 0 {
+	if !c.rd.fromServe || c.raw != nil || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
 	now := time.Now()
-	if now.Sub(c.hopAt) < hopInterval {
+	if now.Sub(c.rd.hopAt) < hopInterval {
 		return false
 	}
-	c.hopAt = now
+	c.rd.hopAt = now
 	return true
 }
 
@@ -310,21 +348,16 @@ func (c *conn) handshake(tc *tls.Conn) error {
 	return nil
 }
 
+// startWriter makes the writer, with our SETTINGS as its first frame, and
+// only then publishes it (conn.w): whoever queues a frame from outside the
+// reader (Shutdown, a timer) checks conn.w under mu first.
 func (c *conn) startWriter() {
-	c.mu.Lock()
-	c.w = newWriter(c)
-	c.mu.Unlock()
-	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
-	c.hdec = hpack.NewDecoder(4096, c.onField)
-	c.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
-	c.wq.start = func() {
-		go func() {
-			defer c.wq.wg.Done()
-			c.w.run()
-		}()
-	}
+	c.rd.fr = http2.NewFramer(nil, c.rd.br)
+	c.rd.fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
+	c.rd.hdec = hpack.NewDecoder(4096, c.onField)
+	c.rd.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
 
+	w := newWriter(c)
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxConcurrentStreams, Val: c.cfg.maxConcurrentStreams},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(c.cfg.initialStreamWindow)},
@@ -333,21 +366,41 @@ func (c *conn) startWriter() {
 		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
 		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
 	}
-	c.wq.push(writeItem{kind: itemSettings, settings: settings, n: uint32(c.cfg.initialConnWindow - 65535)})
+	c.wq.open(func() {
+		go func() {
+			defer c.wq.wg.Done()
+			w.run()
+		}()
+	}, writeItem{kind: itemSettings, settings: settings, n: uint32(c.cfg.initialConnWindow - 65535)})
+
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.life.closed {
+		return
+	}
+	c.w = w
 	if d := c.cfg.settingsAckTimeout; d > 0 {
-		c.settingsTimer = time.AfterFunc(d, func() {
+		c.life.settingsTimer = time.AfterFunc(d, func() {
 			c.connFailed(connError{ErrCodeSettingsTimeout, "settings_ack_timeout"})
 		})
 	}
 	c.armIdleLocked()
-	c.mu.Unlock()
 }
 
 // teardown runs when the reader stops: every stream fails, timers stop,
 // the writer exits, and the transport closes.
 func (c *conn) teardown() {
-	c.cancel(errConnClosed)
+	c.mu.Lock()
+	c.life.closed = true // from now on nothing is armed (see connLife)
+	peerErr := c.life.peerErr
+	c.mu.Unlock()
+	if peerErr != nil {
+		c.cancel(peerErr)
+	}
+	c.cancel(&ConnectionError{Code: ErrCodeNo, Reason: "connection closed"})
+	// Streams still open fail with what ended the connection: a
+	// *ConnectionError, ours, the peer's, or the transport's end.
+	cause := context.Cause(c.ctx)
 	close(c.done)
 	if c.handedOff {
 		c.srv.forget(c)
@@ -357,9 +410,11 @@ func (c *conn) teardown() {
 	if c.w != nil {
 		c.wq.stop()
 		c.wq.wg.Wait()
-		if c.w.linger != nil {
-			c.w.linger.Stop() // the writer is gone: its timer is ours
-		}
+		// The writer goroutine is gone: its timers are ours.
+		stopTimer(c.w.linger)
+		stopTimer(c.w.stallTimer)
+		clear(c.w.stalls)
+		c.w.stalls = nil
 	}
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
@@ -371,14 +426,12 @@ func (c *conn) teardown() {
 	c.nstreams.Store(0)
 	pending := c.pending
 	c.pending = nil
-	for _, t := range []*time.Timer{c.idleTimer, c.settingsTimer, c.shutdownTimer} {
-		if t != nil {
-			t.Stop()
-		}
-	}
+	stopTimer(c.life.idleTimer)
+	stopTimer(c.life.settingsTimer)
+	stopTimer(c.life.shutdownTimer)
 	c.mu.Unlock()
 	for _, st := range streams {
-		st.fail(errConnClosed)
+		st.fail(cause)
 		st.smu.Lock()
 		st.sbuf.reset() // the writer is gone: nobody else touches sbuf
 		st.smu.Unlock()
@@ -401,8 +454,8 @@ func (c *conn) readLoop() error {
 		if c.shouldHop() {
 			return errHop
 		}
-		c.br.boundary = true
-		fh, err := c.fr.ReadFrameHeader()
+		c.rd.br.boundary = true
+		fh, err := c.rd.fr.ReadFrameHeader()
 		if h := c.cfg.hooks.FrameRead; h != nil && err == nil {
 			h(&c.info, fh)
 		}
@@ -421,13 +474,13 @@ func (c *conn) readLoop() error {
 			}
 			continue
 		}
-		if c.hdr.id != 0 && fh.Type == http2.FrameContinuation {
+		if c.rd.hdr.id != 0 && fh.Type == http2.FrameContinuation {
 			// Check the caps before the payload is read into memory.
 			if err := c.checkContinuation(fh); err != nil {
 				return err
 			}
 		}
-		f, err := c.fr.ReadFrameForHeader(fh)
+		f, err := c.rd.fr.ReadFrameForHeader(fh)
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) && fh.Type != http2.FrameHeaders && fh.Type != http2.FrameContinuation {
@@ -442,7 +495,7 @@ func (c *conn) readLoop() error {
 				}
 				continue
 			}
-			if fh.Type == http2.FramePriority && fh.StreamID != 0 && fh.Length != 5 && c.gotSettings {
+			if fh.Type == http2.FramePriority && fh.StreamID != 0 && fh.Length != 5 && c.rd.gotSettings {
 				// Section 6.3: "A PRIORITY frame with a length other than 5
 				// octets MUST be treated as a stream error". The Framer calls
 				// it a connection error, but it has consumed the payload.
@@ -513,12 +566,12 @@ func typeToken(t http2.FrameType) string {
 }
 
 func (c *conn) processFrame(f http2.Frame) error {
-	if !c.gotSettings {
+	if !c.rd.gotSettings {
 		// RFC 9113 section 3.4: the client preface ends with a SETTINGS frame.
 		if _, ok := f.(*http2.SettingsFrame); !ok {
 			return connError{ErrCodeProtocol, "preface_not_settings"}
 		}
-		c.gotSettings = true
+		c.rd.gotSettings = true
 	}
 	switch f := f.(type) {
 	case *http2.HeadersFrame:
@@ -547,34 +600,59 @@ func (c *conn) processFrame(f http2.Frame) error {
 	return c.glitch("unknown_frame")
 }
 
-// transitionLocked moves st through the state machine; a stream that
-// reaches closed leaves the table.
-func (c *conn) transitionLocked(st *Stream, ev streamEvent) bool {
-	next, ok := st.state.next(ev)
-	if !ok {
-		return false
-	}
-	st.state = next
-	if next == stateClosed {
-		delete(c.streams, st.id)
-		c.nstreams.Store(int32(len(c.streams)))
-		c.maybeCloseLocked()
+// transition moves st through the state machine and reports whether the
+// event was allowed. A stream that reaches closed leaves the table, and
+// its table reference is released outside mu, so that Hooks.StreamEnded
+// never runs under the connection's lock.
+func (c *conn) transition(st *Stream, ev streamEvent) bool {
+	c.mu.Lock()
+	ok, closed := c.transitionLocked(st, ev)
+	c.mu.Unlock()
+	if closed {
 		st.release()
 	}
-	return true
+	return ok
+}
+
+// transitionLocked moves st through the state machine; it reports whether
+// the event was allowed and whether the stream closed, in which case it
+// left the table and the caller releases it once mu is unlocked.
+func (c *conn) transitionLocked(st *Stream, ev streamEvent) (ok, closed bool) {
+	next, ok := st.state.next(ev)
+	if !ok {
+		return false, false
+	}
+	st.state = next
+	if next != stateClosed {
+		return true, false
+	}
+	delete(c.streams, st.id)
+	c.nstreams.Store(int32(len(c.streams)))
+	c.maybeCloseLocked()
+	return true, true
 }
 
 // streamEnded is called by the writer after it wrote END_STREAM.
 func (c *conn) streamEnded(st *Stream) {
-	c.mu.Lock()
-	c.transitionLocked(st, evSendEndStream)
-	c.mu.Unlock()
+	c.transition(st, evSendEndStream)
 }
 
 // streamReset is called by the writer before it writes RST_STREAM for st;
 // it reports whether the frame should go out (not for a closed stream).
 func (c *conn) streamReset(st *Stream) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.transitionLocked(st, evReset)
+	ok, closed := c.transitionLocked(st, evReset)
+	if ok {
+		// Frames the client sent before our RST_STREAM reaches it are
+		// still on their way: up to the window it had (reset.go).
+		st.rmu.Lock()
+		credit := st.rflow.avail
+		st.rmu.Unlock()
+		c.resets.add(st.id, credit, c.cfg.maxResetStreams())
+	}
+	c.mu.Unlock()
+	if closed {
+		st.release()
+	}
+	return ok
 }

@@ -57,7 +57,10 @@ func (e *StreamError) Error() string {
 func (e *StreamError) Unwrap() error { return e.Cause }
 
 // ConnectionError reports that the whole connection ended: a GOAWAY was
-// sent or received with a code other than NO_ERROR, or the transport failed.
+// sent or received with a code other than NO_ERROR, or the transport
+// closed (Code NO_ERROR, Reason "connection closed"). Once a connection
+// ends, its streams' Read and Write return a *ConnectionError, and
+// context.Cause of their contexts is one.
 type ConnectionError struct {
 	Code ErrCode
 	// Remote is true when the peer sent the GOAWAY.
@@ -67,6 +70,9 @@ type ConnectionError struct {
 }
 
 func (e *ConnectionError) Error() string {
+	if e.Code == ErrCodeNo && !e.Remote {
+		return "h2server: " + e.Reason
+	}
 	who := "server"
 	if e.Remote {
 		who = "peer"
@@ -90,17 +96,20 @@ var (
 	// stream is then reset.
 	ErrContentLength = errors.New("h2server: response body length does not match its Content-Length")
 
-	// errConnClosed is the cause seen by streams whose connection went away
-	// without a GOAWAY that explains it (transport failure, Close).
-	errConnClosed = errors.New("h2server: connection closed")
-
 	// errSendClosed is returned by writes after Close or WriteTrailers.
 	errSendClosed = errors.New("h2server: write after the response ended")
 
 	// errReadCanceled is returned by Read after CancelRead.
 	errReadCanceled = errors.New("h2server: read after CancelRead")
 
-	errHandlerDone = errors.New("h2server: handler returned")
+	// ErrHandlerReturned is the cause (context.Cause) of a stream's
+	// context once its handler has returned, and what Read returns then.
+	ErrHandlerReturned = errors.New("h2server: handler returned")
+	errHandlerDone     = ErrHandlerReturned // TODO: fold into ErrHandlerReturned once http.go follows
+
+	// errStalled is the cause of a stream reset because the client's
+	// flow-control windows kept it from sending for StallTimeout.
+	errStalled = errors.New("h2server: flow-control window closed for StallTimeout")
 )
 
 // connError is a connection error found by the reader: it becomes one

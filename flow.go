@@ -13,6 +13,10 @@ package h2server
 // maxWindow is the largest flow-control window RFC 9113 section 6.9.1 allows.
 const maxWindow = 1<<31 - 1
 
+// defaultWindow is the initial window of RFC 9113 section 6.9.2, in
+// force until SETTINGS say otherwise.
+const defaultWindow = 65535
+
 // inflow is a window we advertised: how much the peer may still send, and
 // how much we have consumed but not yet given back.
 type inflow struct {
@@ -22,8 +26,10 @@ type inflow struct {
 
 // take spends n bytes of the window for a DATA frame that arrived. It
 // reports false when the peer sent more than we allowed.
+// The window may be negative after our SETTINGS lowered it (see
+// conn.onSettingsAck).
 func (f *inflow) take(n uint32) bool {
-	if n > uint32(f.avail) {
+	if int64(n) > int64(f.avail) {
 		return false
 	}
 	f.avail -= int32(n)

@@ -12,11 +12,14 @@ func (c *conn) streamFailed(se streamError) error {
 	c.logStreamError(se.StreamID, se.Code, se.Reason)
 	st, _ := c.lookup(se.StreamID)
 	if st == nil {
+		// One RST_STREAM per stream (section 5.4.2): later frames on it
+		// are judged by the record (reset.go), not answered again.
+		c.noteReset(se.StreamID, false)
 		c.wq.push(writeItem{kind: itemReset, id: se.StreamID, code: se.Code})
-	} else {
-		st.fail(&StreamError{StreamID: se.StreamID, Code: se.Code, Cause: errors.New(se.Reason)})
+	} else if st.fail(&StreamError{StreamID: se.StreamID, Code: se.Code, Cause: errors.New(se.Reason)}) {
 		c.wq.push(writeItem{kind: itemReset, st: st, id: se.StreamID, code: se.Code, always: true})
 	}
+	// else the stream failed already, and its RST_STREAM is queued.
 	return c.glitch(se.Reason)
 }
 
@@ -29,14 +32,14 @@ func (c *conn) streamFailed(se streamError) error {
 func (c *conn) glitch(reason string) error {
 	limit := float64(c.cfg.maxGlitchesPerMinute)
 	now := time.Now()
-	if c.glitchAt.IsZero() {
-		c.glitches = limit
+	if c.rd.glitchAt.IsZero() {
+		c.rd.glitches = limit
 	} else {
-		c.glitches = min(limit, c.glitches+now.Sub(c.glitchAt).Minutes()*limit)
+		c.rd.glitches = min(limit, c.rd.glitches+now.Sub(c.rd.glitchAt).Minutes()*limit)
 	}
-	c.glitchAt = now
-	c.glitches--
-	if c.glitches < 0 {
+	c.rd.glitchAt = now
+	c.rd.glitches--
+	if c.rd.glitches < 0 {
 		c.logger().Info("h2server: glitch budget exhausted", "last", reason, "budget_per_minute", c.cfg.maxGlitchesPerMinute)
 		return connError{ErrCodeEnhanceYourCalm, "too_many_glitches"}
 	}
@@ -121,19 +124,19 @@ func (c *conn) logStreamError(id uint32, code ErrCode, reason string) {
 // code, then the connection closes. Safe from any goroutine.
 func (c *conn) connFailed(ce connError) {
 	c.mu.Lock()
-	if c.failed {
+	if c.life.failed {
 		c.mu.Unlock()
 		return
 	}
-	c.failed = true
+	c.life.failed = true
 	c.failing.Store(true)
-	c.goingAway = true
-	c.goAwayID = c.lastStreamID
-	c.closeQueued = true
+	c.life.goingAway = true
+	c.life.goAwayID = c.lastStreamID
+	c.life.closeQueued = true
 	c.mu.Unlock()
 	c.countError(0, ce.Code, ce.Reason)
 	c.logger().Info("h2server: connection error", "code", ce.Code, "reason", ce.Reason)
-	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ce.Code, debug: ce.Reason})
+	c.wq.push(writeItem{kind: itemGoAway, id: c.life.goAwayID, code: ce.Code, debug: ce.Reason})
 	c.wq.push(writeItem{kind: itemClose})
 	c.cancel(&ConnectionError{Code: ce.Code, Reason: ce.Reason})
 }

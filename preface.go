@@ -25,16 +25,16 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw}
+	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw}
 	if c.raw != nil {
-		c.br.c, c.br.rawRead = c, c.br.readSocket
+		c.rd.br.c, c.rd.br.rawRead = c, c.rd.br.readSocket
 	}
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 		defer c.nc.SetReadDeadline(time.Time{})
 	}
 	for i := 0; i < len(clientPreface); i++ {
-		b, err := c.br.ReadByte()
+		b, err := c.rd.br.ReadByte()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.countError(0, ErrCodeNo, "preface_timeout")
@@ -45,7 +45,7 @@ func (c *conn) readPreface() (bad bool, err error) {
 		if b == clientPreface[i] {
 			continue
 		}
-		c.br.UnreadByte()
+		c.rd.br.UnreadByte()
 		if c.answerHTTP1([]byte(clientPreface[:i])) {
 			return false, errHTTP1
 		}
@@ -64,7 +64,7 @@ var errHTTP1 = errors.New("h2server: client sent HTTP/1.1 to an HTTP/2-only port
 func (c *conn) answerHTTP1(seen []byte) bool {
 	line := append([]byte(nil), seen...)
 	for len(line) < 8<<10 {
-		b, err := c.br.ReadByte()
+		b, err := c.rd.br.ReadByte()
 		if err != nil {
 			return false
 		}
@@ -88,8 +88,8 @@ func (c *conn) answerHTTP1(seen []byte) bool {
 		// What net/http reads after them goes straight into its own
 		// buffer, not through our raw path's small idle buffer.
 		c.nc.SetReadDeadline(time.Time{})
-		c.br.raw = nil
-		c.handOff(&replayConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(append(line, '\r', '\n')), c.br)})
+		c.rd.br.raw = nil
+		c.handOff(&replayConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(append(line, '\r', '\n')), c.rd.br)})
 		return true
 	}
 	c.countError(0, ErrCodeHTTP11Required, "http1_request")

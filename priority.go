@@ -105,8 +105,15 @@ type readyRings struct {
 	n     int
 }
 
+// push adds st unless it is in a ring already: a stream takes one turn
+// per round however many events (its handler's Flush, a WINDOW_UPDATE, a
+// SETTINGS change) ask for it meanwhile.
 func (r *readyRings) push(st *Stream) {
-	r.rings[st.prio.urgency].push(st)
+	if st.out.inRing {
+		return
+	}
+	st.out.inRing = true
+	r.rings[st.out.prio.urgency].push(st)
 	r.n++
 }
 
@@ -115,7 +122,9 @@ func (r *readyRings) next() *Stream {
 	for i := range r.rings {
 		if r.rings[i].n > 0 {
 			r.n--
-			return r.rings[i].pop()
+			st := r.rings[i].pop()
+			st.out.inRing = false
+			return st
 		}
 	}
 	return nil
@@ -125,10 +134,11 @@ func (r *readyRings) next() *Stream {
 // behind its peers, a non-incremental one at the head, to be finished
 // first.
 func (r *readyRings) requeue(st *Stream) {
-	if st.prio.incremental || !st.prio.signalled {
+	if st.out.prio.incremental || !st.out.prio.signalled || st.out.inRing {
 		r.push(st)
 		return
 	}
-	r.rings[st.prio.urgency].pushFront(st)
+	st.out.inRing = true
+	r.rings[st.out.prio.urgency].pushFront(st)
 	r.n++
 }

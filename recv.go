@@ -13,27 +13,39 @@ import (
 // The reader's handling of each frame type (RFC 9113 section 6).
 
 // lookup returns the stream for id, or nil when it is idle or closed;
-// idle reports whether the client never opened it.
+// idle reports whether the client never opened it. Even IDs are the
+// server's (RFC 9113 section 5.1.1), and we open none: they are all idle.
 func (c *conn) lookup(id uint32) (st *Stream, idle bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.streams[id], id > c.lastStreamID
+	return c.streams[id], id > c.lastStreamID || id%2 == 0
+}
+
+// afterReset judges a frame on a closed stream (n bytes of DATA, or a
+// header block with n 0) against the record of streams we reset
+// (reset.go). known reports whether we reset the stream lately: then the
+// frame is dropped, quietly if it could have crossed our RST_STREAM,
+// against the glitch budget if not. A stream we did not reset gets a
+// STREAM_CLOSED from the caller. Reader only.
+func (c *conn) afterReset(id, n uint32, end bool) (known bool, err error) {
+	c.mu.Lock()
+	known, honest := c.resets.inFlight(id, n, end)
+	c.mu.Unlock()
+	if !known || honest {
+		return known, nil
+	}
+	return true, c.glitch("frame_after_reset")
 }
 
 func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
-		c.mu.Lock()
-		if c.settingsTimer != nil {
-			c.settingsTimer.Stop()
-			c.settingsTimer = nil
-		}
-		c.mu.Unlock()
+		c.onSettingsAck()
 		return nil
 	}
 	if f.NumSettings() > c.cfg.maxSettingsPerFrame {
 		return connError{ErrCodeEnhanceYourCalm, "too_many_settings"}
 	}
-	it := writeItem{kind: itemPeerSettings, n: c.peerInitialWindow}
+	it := writeItem{kind: itemPeerSettings, n: c.rd.peerInitialWindow}
 	windowChanged := false
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
@@ -41,8 +53,8 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 			errors.As(err, &ce)
 			return connError{ErrCode(ce), "invalid_setting_" + s.ID.String()}
 		}
-		if s.ID == http2.SettingInitialWindowSize && s.Val != c.peerInitialWindow {
-			c.peerInitialWindow = s.Val
+		if s.ID == http2.SettingInitialWindowSize && s.Val != c.rd.peerInitialWindow {
+			c.rd.peerInitialWindow = s.Val
 			windowChanged = true
 		}
 		it.settings = append(it.settings, s)
@@ -64,6 +76,45 @@ func (c *conn) onSettings(f *http2.SettingsFrame) error {
 	return nil
 }
 
+// onSettingsAck takes the client's acknowledgement of our SETTINGS: the
+// SETTINGS_INITIAL_WINDOW_SIZE we announced now holds. Before it, the
+// client may send the default 65,535 bytes on a stream (RFC 9113 section
+// 6.9.2), so a smaller window of ours starts only now, for the streams
+// already open too; their windows may go negative, as the section
+// allows for a lowered window.
+func (c *conn) onSettingsAck() {
+	c.mu.Lock()
+	if c.life.settingsTimer != nil {
+		c.life.settingsTimer.Stop()
+		c.life.settingsTimer = nil
+	}
+	var open []*Stream
+	if !c.rd.settingsAcked && c.cfg.initialStreamWindow < defaultWindow {
+		open = make([]*Stream, 0, len(c.streams))
+		for _, st := range c.streams {
+			open = append(open, st)
+		}
+	}
+	c.mu.Unlock()
+	c.rd.settingsAcked = true
+	delta := c.cfg.initialStreamWindow - defaultWindow
+	for _, st := range open {
+		st.rmu.Lock()
+		st.rflow.avail += delta
+		st.rmu.Unlock()
+	}
+}
+
+// recvWindowStart is the receive window a new stream starts with: ours,
+// once the client acknowledged it, and until then at least the default
+// the client may assume. Reader only.
+func (c *conn) recvWindowStart() int32 {
+	if c.rd.settingsAcked {
+		return c.cfg.initialStreamWindow
+	}
+	return max(c.cfg.initialStreamWindow, defaultWindow)
+}
+
 func (c *conn) onPing(f *http2.PingFrame) error {
 	if f.IsAck() {
 		if f.Data == shutdownPingData {
@@ -76,13 +127,17 @@ func (c *conn) onPing(f *http2.PingFrame) error {
 }
 
 func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
+	c.mu.Lock()
+	if f.ErrCode != http2.ErrCodeNo && c.life.peerErr == nil {
+		// What streams still open see when the connection ends.
+		c.life.peerErr = &ConnectionError{Code: ErrCode(f.ErrCode), Remote: true, Reason: string(f.DebugData())}
+	}
+	// The client opens no more streams; the ones it has finish, then we close.
+	c.goAwayLocked()
+	c.mu.Unlock()
 	if f.ErrCode != http2.ErrCodeNo {
 		c.logger().Info("h2server: peer sent GOAWAY", "code", ErrCode(f.ErrCode), "debug", string(f.DebugData()))
 	}
-	// The client opens no more streams; the ones it has finish, then we close.
-	c.mu.Lock()
-	c.goAwayLocked()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -110,10 +165,10 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	if st == nil {
 		return nil
 	}
-	c.mu.Lock()
-	c.transitionLocked(st, evReset)
-	c.mu.Unlock()
+	// Fail first, so that the stream's end is reported (Hooks.StreamEnded)
+	// with the client's reset as its error.
 	st.fail(&StreamError{StreamID: st.id, Code: ErrCode(f.ErrCode), Remote: true})
+	c.transition(st, evReset)
 	// A client that opens streams and resets them at once makes us start
 	// work for nothing (CVE-2023-44487, "rapid reset").
 	return c.glitch("client_reset")
@@ -135,7 +190,7 @@ func (c *conn) onPriority(f *http2.PriorityFrame) error {
 // its size against MAX_FRAME_SIZE and its place among CONTINUATION frames;
 // the payload is always consumed unless the connection fails.
 func (c *conn) readData(fh http2.FrameHeader) error {
-	if !c.gotSettings {
+	if !c.rd.gotSettings {
 		return connError{ErrCodeProtocol, "preface_not_settings"}
 	}
 	if fh.StreamID == 0 {
@@ -146,7 +201,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		if rest == 0 {
 			return connError{ErrCodeFrameSize, "short_data"}
 		}
-		b, err := c.br.ReadByte()
+		b, err := c.rd.br.ReadByte()
 		if err != nil {
 			return err
 		}
@@ -163,7 +218,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		return err
 	}
 	for n := dataLen; n > 0; {
-		p, err := c.br.next(n)
+		p, err := c.rd.br.next(n)
 		if err != nil {
 			return err
 		}
@@ -173,7 +228,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		}
 	}
 	for pad > 0 {
-		p, err := c.br.next(pad)
+		p, err := c.rd.br.next(pad)
 		if err != nil {
 			return err
 		}
@@ -184,9 +239,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 	}
 	if end {
 		st.endBody(nil)
-		c.mu.Lock()
-		c.transitionLocked(st, evRecvEndStream)
-		c.mu.Unlock()
+		c.transition(st, evRecvEndStream)
 		return nil
 	}
 	if dataLen == 0 {
@@ -202,12 +255,12 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 // returns the stream to deliver the payload to, or nil to discard it
 // after a stream error; an error is the connection's.
 func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
-	if !c.inflow.take(n) { // payload and padding both count (section 6.9.1)
+	if !c.rd.inflow.take(n) { // payload and padding both count (section 6.9.1)
 		return nil, connError{ErrCodeFlowControl, "conn_window_exceeded"}
 	}
 	// Credit the connection window at once: a stream's own window bounds
 	// what it buffers, and a slow reader must not stall its neighbours.
-	if incr := c.inflow.give(int(n), c.cfg.initialConnWindow/4); incr > 0 {
+	if incr := c.rd.inflow.give(int(n), c.cfg.initialConnWindow/4); incr > 0 {
 		c.wq.push(writeItem{kind: itemWindowUpdate, id: 0, n: incr})
 	}
 	st, idle := c.lookup(id)
@@ -215,6 +268,11 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 		return nil, connError{ErrCodeProtocol, "data_on_idle_stream"}
 	}
 	if st == nil {
+		// Section 5.1: DATA that crossed our RST_STREAM is ignored;
+		// section 6.1: on a stream closed otherwise, STREAM_CLOSED.
+		if known, err := c.afterReset(id, n, end); known {
+			return nil, err
+		}
 		return nil, c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_on_closed_stream"})
 	}
 	c.mu.Lock()
@@ -232,11 +290,11 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 	cl := st.req.ContentLength
 	overrun := cl >= 0 && st.recvd > cl
 	short := end && cl >= 0 && st.recvd != cl
-	// Padding, and DATA nobody will read, go back to the peer now.
+	// Padding goes back to the peer now. DATA nobody will read (after
+	// CancelRead, or once the stream failed) does not: the client's
+	// window runs out, and the reset that follows the response tells it
+	// to stop; crediting it would invite a body we only throw away.
 	give := int(n) - dataLen
-	if st.readCanceled {
-		give = int(n)
-	}
 	var incr uint32
 	if give > 0 && st.rerr == nil {
 		incr = st.rflow.give(give, c.streamUpdateThreshold)
@@ -258,16 +316,16 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 	if id%2 == 0 {
 		return connError{ErrCodeProtocol, "even_stream_id"}
 	}
-	c.hdr = headerBlock{id: id, endStream: f.StreamEnded(), fields: c.hdr.fields[:0]}
+	c.rd.hdr = headerBlock{id: id, endStream: f.StreamEnded(), fields: c.rd.hdr.fields[:0]}
 	if f.HasPriority() {
-		c.hdr.priority = f.Priority
+		c.rd.hdr.priority = f.Priority
 	}
 	st, idle := c.lookup(id)
 	if !idle {
 		if st == nil {
 			// A closed stream: the block is decoded all the same, to keep
 			// HPACK state in step, then judged (onClosedHeaders).
-			c.hdr.closed = true
+			c.rd.hdr.closed = true
 		} else {
 			c.mu.Lock()
 			canRecv := st.state.canRecv()
@@ -275,7 +333,7 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 			// After the client's END_STREAM (half-closed (remote)) this is a
 			// stream error (section 5.1), answered once the block is decoded,
 			// so that HPACK state stays in step and other streams carry on.
-			c.hdr.trailerOf, c.hdr.afterEnd = st, !canRecv
+			c.rd.hdr.trailerOf, c.rd.hdr.afterEnd = st, !canRecv
 		}
 	}
 	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
@@ -293,35 +351,35 @@ func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
 // checkContinuation bounds a header block by frame count and encoded
 // size before the next CONTINUATION payload is even read.
 func (c *conn) checkContinuation(fh http2.FrameHeader) error {
-	c.hdr.frames++
-	if c.hdr.frames > c.cfg.maxContinuationFrames {
+	c.rd.hdr.frames++
+	if c.rd.hdr.frames > c.cfg.maxContinuationFrames {
 		return connError{ErrCodeEnhanceYourCalm, "too_many_continuation_frames"}
 	}
-	if c.hdr.bytes+int(fh.Length) > c.cfg.maxHeaderBlockBytes {
+	if c.rd.hdr.bytes+int(fh.Length) > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
 	}
 	return nil
 }
 
 func (c *conn) headerFragment(frag []byte, end bool) error {
-	c.hdr.bytes += len(frag)
-	if c.hdr.bytes > c.cfg.maxHeaderBlockBytes {
+	c.rd.hdr.bytes += len(frag)
+	if c.rd.hdr.bytes > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
 	}
-	if _, err := c.hdec.Write(frag); err != nil {
+	if _, err := c.rd.hdec.Write(frag); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
 	}
-	if c.hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
+	if c.rd.hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
 		return connError{ErrCodeEnhanceYourCalm, "hpack_bomb"}
 	}
 	if !end {
 		return nil
 	}
-	if err := c.hdec.Close(); err != nil {
+	if err := c.rd.hdec.Close(); err != nil {
 		return connError{ErrCodeCompression, "hpack_truncated"}
 	}
-	hdr := &c.hdr
-	defer func() { c.hdr.id = 0 }()
+	hdr := &c.rd.hdr
+	defer func() { c.rd.hdr.id = 0 }()
 	if hdr.closed {
 		return c.onClosedHeaders(hdr)
 	}
@@ -344,6 +402,9 @@ func (c *conn) onClosedHeaders(hdr *headerBlock) error {
 			return connError{ErrCodeProtocol, "stream_id_not_increasing"}
 		}
 	}
+	if known, err := c.afterReset(hdr.id, 0, true); known {
+		return err
+	}
 	return c.streamFailed(streamError{hdr.id, ErrCodeStreamClosed, "headers_on_closed_stream"})
 }
 
@@ -351,12 +412,12 @@ func (c *conn) onClosedHeaders(hdr *headerBlock) error {
 // still decoded, to keep the HPACK table in step with the peer's, but no
 // longer kept.
 func (c *conn) onField(f hpack.HeaderField) {
-	c.hdr.size += f.Size()
-	if c.hdr.size > c.cfg.maxHeaderListSize {
-		c.hdr.tooLarge = true
+	c.rd.hdr.size += f.Size()
+	if c.rd.hdr.size > c.cfg.maxHeaderListSize {
+		c.rd.hdr.tooLarge = true
 		return
 	}
-	c.hdr.fields = append(c.hdr.fields, f)
+	c.rd.hdr.fields = append(c.rd.hdr.fields, f)
 }
 
 // hpackBombFactor: a header block that decodes to this many times
@@ -387,9 +448,7 @@ func (c *conn) onTrailers(hdr *headerBlock) error {
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "content_length_mismatch"})
 	}
 	st.endBody(trailers)
-	c.mu.Lock()
-	c.transitionLocked(st, evRecvEndStream)
-	c.mu.Unlock()
+	c.transition(st, evRecvEndStream)
 	return nil
 }
 
@@ -398,19 +457,21 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	id := hdr.id
 	c.mu.Lock()
 	c.lastStreamID = id
-	refused := c.goingAway && id > c.goAwayID
+	refused := c.life.goingAway && id > c.life.goAwayID
 	full := uint32(len(c.streams)) >= c.cfg.maxConcurrentStreams
 	c.mu.Unlock()
 	if refused {
-		// Section 6.8: the client may retry this stream on a new connection.
+		// Section 6.8: the client may retry this stream on a new
+		// connection. Its body may be on the way already.
+		c.noteReset(id, !hdr.endStream)
 		c.wq.push(writeItem{kind: itemReset, id: id, code: ErrCodeRefusedStream})
 		return nil
 	}
 	if hdr.priority.StreamDep == id {
-		return c.streamFailed(streamError{id, ErrCodeProtocol, "priority_self_dependency"})
+		return c.refuse(streamError{id, ErrCodeProtocol, "priority_self_dependency"}, hdr)
 	}
 	if full {
-		return c.streamFailed(streamError{id, ErrCodeRefusedStream, "max_concurrent_streams"})
+		return c.refuse(streamError{id, ErrCodeRefusedStream, "max_concurrent_streams"}, hdr)
 	}
 	if hdr.tooLarge {
 		// RFC 9113 section 10.5.1: answer 431 rather than a reset the
@@ -426,10 +487,10 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	req, reason := parseRequest(hdr.fields)
 	if reason != "" {
 		// Section 8.1.1: a malformed request is a stream error.
-		return c.streamFailed(streamError{id, ErrCodeProtocol, reason})
+		return c.refuse(streamError{id, ErrCodeProtocol, reason}, hdr)
 	}
 	if hdr.endStream && req.ContentLength > 0 {
-		return c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
+		return c.refuse(streamError{id, ErrCodeProtocol, "content_length_mismatch"}, hdr)
 	}
 	req.RemoteAddr = c.addr
 	req.TLS = c.tls
@@ -440,15 +501,33 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	return c.startHandler(st)
 }
 
+// refuse answers a request we will not serve with a stream error; the
+// body the client may have sent after it is dropped quietly (reset.go).
+func (c *conn) refuse(se streamError, hdr *headerBlock) error {
+	c.noteReset(se.StreamID, !hdr.endStream)
+	return c.streamFailed(se)
+}
+
+// noteReset records a stream we reset before it was ever in the table;
+// with body, the client may still send a stream window of DATA on it.
+func (c *conn) noteReset(id uint32, body bool) {
+	var credit int32
+	if body {
+		credit = c.recvWindowStart()
+	}
+	c.mu.Lock()
+	c.resets.add(id, credit, c.cfg.maxResetStreams())
+	c.mu.Unlock()
+}
+
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
-	c.carried = true
+	c.rd.streamSincePark = true
 	st := &Stream{
 		c:          c,
 		id:         id,
 		req:        req,
 		state:      stateOpen,
-		rflow:      inflow{avail: c.cfg.initialStreamWindow},
-		sendWindow: outflow(c.peerInitialWindow),
+		rflow:      inflow{avail: c.recvWindowStart()},
 	}
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {
@@ -457,8 +536,8 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	} else {
 		st.req.Fields = append([]hpack.HeaderField(nil), req.Fields...)
 	}
-	st.prio = requestPriority(st.req.Fields)
-	st.window.Store(int32(c.peerInitialWindow))
+	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: requestPriority(st.req.Fields)}
+	st.window.Store(int32(c.rd.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
 		st.rare = &streamRare{started: time.Since(processStart)}

@@ -60,30 +60,30 @@ func closeWrite(nc net.Conn) {
 
 // armIdleLocked starts the idle timer when no stream is open.
 func (c *conn) armIdleLocked() {
-	if len(c.streams) > 0 || c.handlers > 0 {
+	if len(c.streams) > 0 || c.handlers > 0 || c.life.closed {
 		return
 	}
 	// The reader, perhaps waiting since the stream opened, should look
 	// again whether it may park.
 	c.armPark()
 	d := c.cfg.idleTimeout
-	if d <= 0 || c.idleArmed {
+	if d <= 0 || c.life.idleArmed {
 		return
 	}
-	c.idleArmed = true
-	c.idleAt = time.Now().Add(d)
-	if c.idleTimer == nil {
-		c.idleTimer = time.AfterFunc(d, c.onIdle)
+	c.life.idleArmed = true
+	c.life.idleAt = time.Now().Add(d)
+	if c.life.idleTimer == nil {
+		c.life.idleTimer = time.AfterFunc(d, c.onIdle)
 	} else {
-		c.idleTimer.Reset(d)
+		c.life.idleTimer.Reset(d)
 	}
 }
 
 // disarmIdleLocked stops the idle clock when a stream opens.
 func (c *conn) disarmIdleLocked() {
-	if c.idleArmed {
-		c.idleArmed = false
-		c.idleTimer.Stop()
+	if c.life.idleArmed {
+		c.life.idleArmed = false
+		c.life.idleTimer.Stop()
 	}
 }
 
@@ -92,37 +92,37 @@ func (c *conn) onIdle() {
 	defer c.mu.Unlock()
 	// A run that lost the race with a new stream, or with re-arming,
 	// finds the connection busy or its deadline moved.
-	if !c.idleArmed || time.Now().Before(c.idleAt) || len(c.streams) > 0 || c.handlers > 0 || c.goingAway {
+	if !c.life.idleArmed || time.Now().Before(c.life.idleAt) || len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
 		return
 	}
-	c.idleArmed = false
+	c.life.idleArmed = false
 	c.goAwayLocked()
 }
 
 // goAwayLocked queues our final GOAWAY NO_ERROR naming the last stream we
 // will serve; the connection closes once those streams are done.
 func (c *conn) goAwayLocked() {
-	if c.goingAway {
+	if c.life.goingAway || c.life.closed {
 		return
 	}
-	c.goingAway = true
-	c.goAwayID = c.lastStreamID
-	c.wq.push(writeItem{kind: itemGoAway, id: c.goAwayID, code: ErrCodeNo})
+	c.life.goingAway = true
+	c.life.goAwayID = c.lastStreamID
+	c.wq.push(writeItem{kind: itemGoAway, id: c.life.goAwayID, code: ErrCodeNo})
 	c.maybeCloseLocked()
 }
 
 // maybeCloseLocked closes a connection that is going away once nothing
 // remains to serve, and re-arms the idle timer of one that is not.
 func (c *conn) maybeCloseLocked() {
-	if len(c.streams) > 0 || c.handlers > 0 {
+	if len(c.streams) > 0 || c.handlers > 0 || c.life.closed {
 		return
 	}
-	if !c.goingAway {
+	if !c.life.goingAway {
 		c.armIdleLocked()
 		return
 	}
-	if !c.closeQueued {
-		c.closeQueued = true
+	if !c.life.closeQueued {
+		c.life.closeQueued = true
 		c.wq.push(writeItem{kind: itemClose})
 	}
 }
@@ -142,25 +142,25 @@ func (c *conn) shutdown() {
 		c.closeTransport()
 		return
 	}
-	if c.shutdownSent || c.goingAway {
+	if c.life.shutdownSent || c.life.goingAway || c.life.closed {
 		return
 	}
 	// Even an idle connection gets both steps: requests may be on the
 	// wire, and the PING tells us when all of them have arrived.
-	c.shutdownSent = true
+	c.life.shutdownSent = true
 	c.wq.push(writeItem{kind: itemGoAway, id: 1<<31 - 1, code: ErrCodeNo})
 	c.wq.push(writeItem{kind: itemPing, data: shutdownPingData})
-	c.shutdownTimer = time.AfterFunc(c.cfg.shutdownPingTimeout, c.finishShutdown)
+	c.life.shutdownTimer = time.AfterFunc(c.cfg.shutdownPingTimeout, c.finishShutdown)
 }
 
 func (c *conn) finishShutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.shutdownSent {
+	if !c.life.shutdownSent || c.life.closed {
 		return
 	}
-	if c.shutdownTimer != nil {
-		c.shutdownTimer.Stop()
+	if c.life.shutdownTimer != nil {
+		c.life.shutdownTimer.Stop()
 	}
 	c.goAwayLocked()
 }

@@ -54,8 +54,7 @@ type Stream struct {
 	// What few streams use is made on first use (guarded by smu): the
 	// context (most handlers of small requests never ask for it, and it
 	// costs two allocations), informational heads, trailers.
-	rare  *streamRare
-	cause error // guarded by smu: why the stream ended, for a context made later
+	rare *streamRare
 	// dl holds the Read and Write deadlines, made by the first
 	// Set*Deadline with both rmu and smu held: either lock guards
 	// reading the pointer; dl.r is guarded by rmu, dl.w by smu.
@@ -71,8 +70,6 @@ type Stream struct {
 	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
 	rdst         []byte        // guarded by rmu: the buffer of a Read waiting for data
 	rgot         int32         // guarded by rmu: bytes the reader copied into rdst
-	readCanceled bool          // guarded by rmu
-	prio         priority      // RFC 9218 priority: set by the reader before the stream is shared, then the writer's
 
 	// The send side: the handler fills, the writer drains.
 	smu  sync.Mutex
@@ -95,8 +92,10 @@ type Stream struct {
 	queued      bool          // guarded by smu: the writer holds or will receive this stream
 	rstAfterEnd bool          // guarded by smu: reset once END_STREAM is out (unread request body)
 	noBody      bool          // guarded by smu: HEAD, 204 or 304: no body may follow
+	waitWindow  bool          // guarded by smu: Write waits for the stream window with nothing buffered
+	returned    bool          // guarded by smu: the handler returned before the stream failed (causeLocked)
 
-	// window mirrors sendWindow for Write's quota; the writer stores it
+	// window mirrors out.window for Write's quota; the writer stores it
 	// and wakes swake when it grows.
 	window atomic.Int32
 
@@ -110,9 +109,10 @@ type Stream struct {
 	// nothing else, so this array is kept short.
 	fieldBuf [2]hpack.HeaderField
 
-	// Owned by the writer goroutine.
-	sendWindow outflow // what the peer lets us send on this stream
-	blocked    bool    // parked until a WINDOW_UPDATE
+	// out is the writer's own part: set up by the reader before the
+	// stream is shared, then read and written by the writer goroutine
+	// alone (writer.go).
+	out outStream
 }
 
 // streamRare is the part of a Stream that few streams use.
@@ -125,7 +125,7 @@ type streamRare struct {
 	// is shared: when the stream opened (since processStart), and the
 	// response body bytes written (the writer's).
 	started time.Duration
-	sent    int64
+	sent    atomic.Int64
 }
 
 // rareLocked returns st.rare, making it.
@@ -159,28 +159,35 @@ func (st *Stream) Context() context.Context {
 	r := st.rareLocked()
 	if r.ctx == nil {
 		r.ctx, r.cancel = context.WithCancelCause(st.c.ctx)
-		if st.cause != nil {
-			r.cancel(st.cause)
+		if cause := st.causeLocked(); cause != nil {
+			r.cancel(cause)
 		}
 	}
 	return r.ctx
 }
 
-// cancelLocked cancels the context, or records why for one made later.
-func (st *Stream) cancelLocked(err error) {
-	if st.cause == nil {
-		st.cause = err
+// causeLocked is why the stream's context ends, nil while it lives: the
+// first of its failure (serr) and its handler's return.
+func (st *Stream) causeLocked() error {
+	if st.returned {
+		return ErrHandlerReturned
 	}
+	return st.serr
+}
+
+// cancelLocked cancels the context made so far, if any; the cause
+// (causeLocked) was recorded by the caller.
+func (st *Stream) cancelLocked() {
 	if st.rare != nil && st.rare.cancel != nil {
-		st.rare.cancel(err)
+		st.rare.cancel(st.causeLocked())
 	}
 }
 
-// ended reports whether the stream failed or its handler finished.
+// done reports whether the stream failed or its handler finished.
 func (st *Stream) done() bool {
 	st.smu.Lock()
 	defer st.smu.Unlock()
-	return st.cause != nil
+	return st.causeLocked() != nil
 }
 
 // rwaitLocked returns the receive side's wake-up channel, making it.
@@ -380,44 +387,30 @@ func (st *Stream) Write(p []byte) (int, error) {
 	}
 	st.written += int64(len(p))
 	total := 0
-	var stall *time.Timer
-	var stallSince time.Time
 	for len(p) > 0 {
 		if err := st.sendErrLocked(); err != nil {
 			st.smu.Unlock()
-			stopTimer(stall)
 			return total, err
 		}
 		window := int(st.window.Load())
 		space := min(window, sendBufferSize) - st.sbuf.Len()
 		if space > 0 {
+			st.waitWindow = false
 			n := min(space, len(p))
 			st.sbuf.Write(p[:n])
 			p = p[n:]
 			total += n
-			stallSince = time.Time{}
 			continue
 		}
 		if st.dl != nil && st.dl.w.expired() {
 			st.smu.Unlock()
-			stopTimer(stall)
 			return total, os.ErrDeadlineExceeded
 		}
-		if d := st.c.cfg.stallTimeout; window <= 0 && d > 0 {
-			if stallSince.IsZero() {
-				stallSince = time.Now()
-				stopTimer(stall)
-				ch := st.swaitLocked()
-				stall = time.AfterFunc(d, func() { wake(ch) })
-			} else if time.Since(stallSince) >= d {
-				st.smu.Unlock()
-				stopTimer(stall)
-				st.c.logStreamError(st.id, ErrCodeCancel, "flow_control_stall")
-				st.Reset(ErrCodeCancel)
-				return total, st.sendErr()
-			}
-		}
-		if st.hasHeadsLocked() || st.sbuf.Len() > 0 {
+		// Wait for the writer to drain the buffer or for the window to
+		// open. The writer resets a stream that cannot send for
+		// StallTimeout (writer.stall), which wakes us with the error.
+		st.waitWindow = window <= 0
+		if st.hasHeadsLocked() || st.sbuf.Len() > 0 || st.waitWindow {
 			st.notifyLocked()
 		}
 		ch := st.swaitLocked()
@@ -429,20 +422,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		st.notifyLocked()
 	}
 	st.smu.Unlock()
-	stopTimer(stall)
 	return total, nil
-}
-
-func (st *Stream) sendErr() error {
-	st.smu.Lock()
-	defer st.smu.Unlock()
-	return st.serr
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
-	}
 }
 
 // Flush hands the response head and buffered body to the connection's
@@ -532,7 +512,6 @@ func (st *Stream) stopReading(why error) bool {
 		return false
 	}
 	st.rerr = why
-	st.readCanceled = true
 	st.rbuf.reset()
 	st.rdst, st.rgot = nil, 0
 	wake(st.rwake)
@@ -589,7 +568,7 @@ func (st *Stream) fail(err error) bool {
 	st.rdst, st.rgot = nil, 0
 	wake(st.rwake)
 	st.rmu.Unlock()
-	st.cancelLocked(err)
+	st.cancelLocked()
 	st.smu.Unlock()
 	return true
 }
@@ -631,10 +610,13 @@ func (st *Stream) finish() {
 		st.endLocked(nil)
 		st.smu.Lock()
 	}
-	if st.serr == nil && st.stopReading(errHandlerDone) {
+	if st.serr == nil && st.stopReading(ErrHandlerReturned) {
 		st.resetAfterEndLocked(ErrCodeNo)
 	}
-	st.cancelLocked(errHandlerDone)
+	if st.serr == nil {
+		st.returned = true
+	}
+	st.cancelLocked()
 	st.smu.Unlock()
 	st.rmu.Lock()
 	st.rbuf.reset() // a body the handler left unread
@@ -664,9 +646,7 @@ func (st *Stream) release() {
 		st.rmu.Lock()
 		info.BytesIn = st.recvd
 		st.rmu.Unlock()
-		// The writer is done with the stream: it left the table, which
-		// the writer only does after its last frame, or at teardown.
-		info.BytesOut = st.rare.sent
+		info.BytesOut = st.rare.sent.Load()
 		info.Duration = time.Since(processStart) - st.rare.started
 		h(info)
 	}

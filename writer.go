@@ -34,7 +34,8 @@ import (
 type itemKind uint8
 
 const (
-	itemStream       itemKind = iota // st has heads, data, an end, or a failure to act on
+	itemNone         itemKind = iota // nothing: wakes the writer (writeQueue.open)
+	itemStream                       // st has heads, data, an end, or a failure to act on
 	itemSettings                     // our SETTINGS (and connection WINDOW_UPDATE) at the start
 	itemPeerSettings                 // apply the peer's SETTINGS, then ACK them
 	itemPing                         // PING with data
@@ -45,6 +46,7 @@ const (
 	itemGoAway                       // GOAWAY id, code, debug
 	itemClose                        // flush, then half-close the transport
 	itemPriority                     // st's priority becomes decodePriority(n) (RFC 9218)
+	itemStallCheck                   // StallTimeout passed for the oldest stalled stream
 )
 
 // writeItem is one instruction to the writer. It is passed by value so
@@ -73,21 +75,38 @@ type writeQueue struct {
 	n     atomic.Int32  // len(items), readable without mu
 	// The writer goroutine runs only while there is work, and a little
 	// after: an idle connection has no writer goroutine.
-	running bool        // guarded by mu: a writer goroutine runs or is starting
-	stopped bool        // guarded by mu: no writer may start again
-	hurry   atomic.Bool // the reader parked: retire as soon as idle, without lingering
-	start   func()      // runs a writer goroutine, which calls wg.Done; set before the first push
-	wg      sync.WaitGroup
+	running bool // guarded by mu: a writer goroutine runs or is starting
+	stopped bool // guarded by mu: no writer may start again
+	// retireNow: the reader parked, so an idle writer exits at once
+	// instead of lingering.
+	retireNow atomic.Bool
+	start     func() // guarded by mu: runs a writer goroutine, which calls wg.Done; set by open
+	wg        sync.WaitGroup
+}
+
+// open makes the queue start writers, with first (our SETTINGS) ahead of
+// anything queued before: RFC 9113 section 3.4 has the server's preface
+// be its first frame, whatever else raced to be sent.
+func (q *writeQueue) open(start func(), first writeItem) {
+	q.mu.Lock()
+	q.start = start
+	q.items = append(q.items, writeItem{})
+	copy(q.items[1:], q.items)
+	q.items[0] = first
+	q.mu.Unlock()
+	q.push(writeItem{kind: itemNone})
 }
 
 func (q *writeQueue) push(it writeItem) {
 	q.mu.Lock()
-	q.items = append(q.items, it)
-	if it.kind != itemStream {
-		q.ctrl.Add(1)
+	if it.kind != itemNone {
+		q.items = append(q.items, it)
+		if it.kind != itemStream {
+			q.ctrl.Add(1)
+		}
 	}
 	q.n.Store(int32(len(q.items)))
-	spawn := !q.running && !q.stopped
+	spawn := !q.running && !q.stopped && q.start != nil && len(q.items) > 0
 	if spawn {
 		q.running = true
 		q.wg.Add(1) // under mu, so that it precedes stop and the Wait after it
@@ -116,7 +135,7 @@ func (q *writeQueue) retire() bool {
 // retireSoon tells a lingering writer to exit now; the reader calls it as
 // it parks.
 func (q *writeQueue) retireSoon() {
-	q.hurry.Store(true)
+	q.retireNow.Store(true)
 	wake(q.wake)
 }
 
@@ -145,7 +164,8 @@ func (q *writeQueue) swap(spare []writeItem) []writeItem {
 }
 
 // writer is the connection's only socket writer. Every field is owned by
-// the writer goroutine.
+// the writer goroutine (and, between its goroutines, by whichever runs:
+// writeQueue.running hands the writer from one to the next).
 type writer struct {
 	c    *conn
 	bw   outBuf
@@ -161,6 +181,30 @@ type writer struct {
 	err          error // the first write error; after it, nothing is written
 	linger       *time.Timer
 	closing      bool // itemClose seen
+
+	// Streams that cannot send for want of a window (see stall).
+	stalls     []*Stream
+	stallTimer *time.Timer
+	stallArmed bool
+}
+
+// outStream is the writer's own part of a Stream, kept apart from the
+// handler-facing state as grpc-go's loopy writer keeps its outStream
+// apart from the transport's Stream. The reader fills it in before the
+// stream is shared; from then on only the writer goroutine touches it, so
+// it needs no lock.
+type outStream struct {
+	window  outflow  // what the peer lets us send on this stream
+	prio    priority // RFC 9218
+	inRing  bool     // in a ready ring (or writeRound's waiting list): at most once
+	blocked bool     // out of stream window: out of the rings until a WINDOW_UPDATE
+	ended   bool     // END_STREAM is written: no more HEADERS or DATA
+	reset   bool     // RST_STREAM is written: nothing more at all
+	listed  bool     // in writer.stalls
+	stalled bool     // waiting for a window since stalledAt
+	// stalledAt is when the stream last became unable to send, as a
+	// duration since processStart.
+	stalledAt time.Duration
 }
 
 func newWriter(c *conn) *writer {
@@ -214,7 +258,7 @@ func (w *writer) run() {
 		}
 		yielded = false
 		w.flush()
-		if q.hurry.Load() && w.ready.n == 0 && w.retire() {
+		if q.retireNow.Load() && w.ready.n == 0 && w.retire() {
 			return
 		}
 		if w.linger == nil {
@@ -283,15 +327,13 @@ func (w *writer) handle(it *writeItem) {
 	case itemPeerWindow:
 		w.peerWindowUpdate(it.st, it.n)
 	case itemReset:
-		// A reset the reader ordered answers a frame the peer sent, and
-		// goes out even if our END_STREAM closed the stream meanwhile.
-		if closing := it.st == nil || w.c.streamReset(it.st); closing || it.always {
-			w.check(w.fr.WriteRSTStream(it.id, http2.ErrCode(it.code)))
-		}
+		w.writeReset(it)
+	case itemStallCheck:
+		w.checkStalls()
 	case itemGoAway:
 		w.check(w.fr.WriteGoAway(it.id, http2.ErrCode(it.code), []byte(it.debug)))
 	case itemPriority:
-		it.st.prio = decodePriority(uint8(it.n))
+		it.st.out.prio = decodePriority(uint8(it.n))
 	case itemClose:
 		w.closing = true
 		w.flush()
@@ -316,14 +358,13 @@ func (w *writer) applySettings(it *writeItem) {
 			delta := int64(s.Val) - int64(it.n)
 			it.n = s.Val
 			for _, st := range it.streams {
-				if !st.sendWindow.add(delta) {
+				if !st.out.window.add(delta) {
 					w.c.connFailed(connError{ErrCodeFlowControl, "initial_window_overflow"})
 					return
 				}
 				st.publishWindow()
-				if delta > 0 && st.blocked {
-					st.blocked = false
-					w.ready.push(st)
+				if delta > 0 {
+					w.unblock(st)
 				}
 			}
 		}
@@ -338,25 +379,47 @@ func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
 		}
 		return
 	}
-	if !st.sendWindow.add(int64(n)) {
+	if !st.out.window.add(int64(n)) {
 		// Section 6.9.1: a stream window past 2^31-1 is a stream error.
 		if st.fail(&StreamError{StreamID: st.id, Code: ErrCodeFlowControl}) {
 			w.c.logStreamError(st.id, ErrCodeFlowControl, "stream_window_overflow")
-			w.handle(&writeItem{kind: itemReset, st: st, id: st.id, code: ErrCodeFlowControl})
+			w.writeReset(&writeItem{kind: itemReset, st: st, id: st.id, code: ErrCodeFlowControl})
 		}
 		return
 	}
 	st.publishWindow()
-	if st.blocked {
-		st.blocked = false
+	w.unblock(st)
+}
+
+// unblock returns a stream parked for want of stream window to the rings.
+func (w *writer) unblock(st *Stream) {
+	if st.out.blocked {
+		st.out.blocked = false
 		w.ready.push(st)
 	}
+}
+
+// writeReset writes RST_STREAM, at most once per stream (RFC 9113 section
+// 5.4.2), and nothing on the stream after it.
+func (w *writer) writeReset(it *writeItem) {
+	if st := it.st; st != nil {
+		if st.out.reset {
+			return
+		}
+		// A reset the reader ordered answers a frame the peer sent, and
+		// goes out even if our END_STREAM closed the stream meanwhile.
+		if !w.c.streamReset(st) && !it.always {
+			return
+		}
+		st.out.reset = true
+	}
+	w.check(w.fr.WriteRSTStream(it.id, http2.ErrCode(it.code)))
 }
 
 // publishWindow shows the stream's window to Write's quota, waking a
 // handler that waits for it. Writer only.
 func (st *Stream) publishWindow() {
-	if old := st.window.Swap(int32(st.sendWindow)); int32(st.sendWindow) > old {
+	if old := st.window.Swap(int32(st.out.window)); int32(st.out.window) > old {
 		st.smu.Lock()
 		wake(st.swake)
 		st.smu.Unlock()
@@ -397,6 +460,13 @@ func (w *writer) writeRound() bool {
 // stream should stay in the ring.
 func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	st.smu.Lock()
+	if st.out.ended || st.out.reset {
+		// A late turn (the handler's Reset after the end, say): the
+		// stream's last frame is out already.
+		st.queued = false
+		st.smu.Unlock()
+		return false, false
+	}
 	if w.droppedLocked(st) {
 		return false, false
 	}
@@ -428,10 +498,11 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		}
 	}
 	if n := st.sbuf.Len(); n > 0 {
-		allowed := min(int64(n), int64(st.sendWindow), int64(w.window), int64(w.maxFrameSize))
+		allowed := min(int64(n), int64(st.out.window), int64(w.window), int64(w.maxFrameSize))
 		if allowed <= 0 {
-			if st.sendWindow <= 0 {
-				st.blocked = true
+			w.stall(st)
+			if st.out.window <= 0 {
+				st.out.blocked = true
 				st.queued = false
 				st.smu.Unlock()
 				return wrote, false
@@ -445,10 +516,11 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		// p stays valid unlocked: only this goroutine consumes sbuf.
 		w.check(w.fr.WriteData(st.id, end, p))
 		if w.c.cfg.hooks.StreamEnded != nil {
-			st.rare.sent += int64(len(p)) // see streamRare
+			st.rare.sent.Add(int64(len(p)))
 		}
-		st.sendWindow -= outflow(len(p))
-		st.window.Store(int32(st.sendWindow))
+		st.out.stalled = false
+		st.out.window -= outflow(len(p))
+		st.window.Store(int32(st.out.window))
 		w.window -= outflow(len(p))
 		st.smu.Lock()
 		st.sbuf.advance(len(p))
@@ -479,6 +551,13 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		w.endedLocked(st)
 		return true, false
 	}
+	st.out.stalled = false
+	if st.waitWindow && st.out.window <= 0 {
+		// Write waits for stream window with nothing buffered: a stall
+		// all the same, and the WINDOW_UPDATE brings the stream back.
+		w.stall(st)
+		st.out.blocked = true
+	}
 	st.queued = false
 	st.smu.Unlock()
 	return wrote, false
@@ -501,13 +580,83 @@ func (w *writer) droppedLocked(st *Stream) bool {
 // endedLocked runs after END_STREAM is written, with st.smu held, which it
 // releases.
 func (w *writer) endedLocked(st *Stream) {
+	st.out.ended, st.out.stalled = true, false
 	st.ended = true
 	st.queued = false
 	rst, code := st.rstAfterEnd, st.rstCode
 	st.smu.Unlock()
 	w.c.streamEnded(st)
 	if rst {
-		w.handle(&writeItem{kind: itemReset, st: st, id: st.id, code: code})
+		w.writeReset(&writeItem{kind: itemReset, st: st, id: st.id, code: code})
+	}
+}
+
+// stall notes that st has something to send (or a Write waiting) and no
+// window to send it in, and makes sure the stalls are checked once
+// StallTimeout has passed. Whichever window is closed, the stream's or
+// the connection's, a stream that stays unable to send that long is
+// reset: a client that grants no window would otherwise pin its handler
+// and the body it buffered for ever, since nothing being written, no
+// write deadline ever passes.
+func (w *writer) stall(st *Stream) {
+	d := w.c.cfg.stallTimeout
+	if d <= 0 || st.out.stalled {
+		return
+	}
+	st.out.stalled = true
+	st.out.stalledAt = time.Since(processStart)
+	if !st.out.listed {
+		st.out.listed = true
+		w.stalls = append(w.stalls, st)
+	}
+	if !w.stallArmed {
+		w.armStallCheck(d)
+	}
+}
+
+func (w *writer) armStallCheck(d time.Duration) {
+	w.stallArmed = true
+	if w.stallTimer == nil {
+		q := &w.c.wq
+		w.stallTimer = time.AfterFunc(d, func() { q.push(writeItem{kind: itemStallCheck}) })
+	} else {
+		w.stallTimer.Reset(d)
+	}
+}
+
+// checkStalls resets the streams that have been unable to send for
+// StallTimeout, forgets those that moved on, and re-arms the check for
+// the next one due.
+func (w *writer) checkStalls() {
+	w.stallArmed = false
+	d := w.c.cfg.stallTimeout
+	now := time.Since(processStart)
+	next := time.Duration(-1)
+	kept := w.stalls[:0]
+	for _, st := range w.stalls {
+		switch {
+		case !st.out.stalled || st.out.ended || st.out.reset:
+			st.out.listed = false
+		case now-st.out.stalledAt >= d:
+			st.out.listed, st.out.stalled = false, false
+			if st.fail(&StreamError{StreamID: st.id, Code: ErrCodeCancel, Cause: errStalled}) {
+				w.c.logStreamError(st.id, ErrCodeCancel, "flow_control_stall")
+				w.writeReset(&writeItem{kind: itemReset, st: st, id: st.id, code: ErrCodeCancel})
+			}
+		default:
+			kept = append(kept, st)
+			if due := st.out.stalledAt + d - now; next < 0 || due < next {
+				next = due
+			}
+		}
+	}
+	clear(w.stalls[len(kept):])
+	w.stalls = kept
+	if len(kept) == 0 {
+		w.stalls = nil
+	}
+	if next >= 0 {
+		w.armStallCheck(next)
 	}
 }
 
