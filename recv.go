@@ -523,11 +523,11 @@ func (c *conn) noteReset(id uint32, body bool) {
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	c.rd.streamSincePark = true
 	st := &Stream{
-		c:          c,
-		id:         id,
-		req:        req,
-		state:      stateOpen,
-		rflow:      inflow{avail: c.recvWindowStart()},
+		c:     c,
+		id:    id,
+		req:   req,
+		state: stateOpen,
+		rflow: inflow{avail: c.recvWindowStart()},
 	}
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {

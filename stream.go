@@ -61,15 +61,15 @@ type Stream struct {
 	dl *streamDeadlines
 
 	// The receive side: the reader appends, the handler consumes.
-	rmu          sync.Mutex
-	rbuf         dataBuffer    // guarded by rmu
-	rflow        inflow        // guarded by rmu: our window for this stream
-	rerr         error         // guarded by rmu: io.EOF after END_STREAM, or why reading stopped
-	trailers     http.Header   // guarded by rmu; set before rerr becomes io.EOF
-	recvd        int64         // guarded by rmu: DATA payload bytes received
-	rwake        chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
-	rdst         []byte        // guarded by rmu: the buffer of a Read waiting for data
-	rgot         int32         // guarded by rmu: bytes the reader copied into rdst
+	rmu      sync.Mutex
+	rbuf     dataBuffer    // guarded by rmu
+	rflow    inflow        // guarded by rmu: our window for this stream
+	rerr     error         // guarded by rmu: io.EOF after END_STREAM, or why reading stopped
+	trailers http.Header   // guarded by rmu; set before rerr becomes io.EOF
+	recvd    int64         // guarded by rmu: DATA payload bytes received
+	rwake    chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
+	rdst     []byte        // guarded by rmu: the buffer of a Read waiting for data
+	rgot     int32         // guarded by rmu: bytes the reader copied into rdst
 
 	// The send side: the handler fills, the writer drains.
 	smu  sync.Mutex
