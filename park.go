@@ -15,7 +15,34 @@ type poller struct {
 	ep     *epoll           // guarded by mu: nil while nothing is parked
 	parked map[uint64]*conn // guarded by mu: by registration token
 	next   uint64           // guarded by mu: the last token given
-	broken bool             // guarded by mu: epoll failed once; park no more
+	// A failed epoll_create1 (most likely the process is out of
+	// descriptors) turns parking off until retryAt, so that a machine in
+	// that state is asked again at most once per parkRetryDelay, not by
+	// every connection that goes idle. The streak is logged once.
+	failing bool      // guarded by mu: the last attempt to create ep failed
+	retryAt time.Time // guarded by mu: when failing, the next attempt
+	broken  bool      // guarded by mu: epoll is unsupported here; park no more
+
+	// Tests set these before serving; nil means newEpoll and time.Now.
+	create func() (*epoll, error)
+	now    func() time.Time
+}
+
+// parkRetryDelay is how long parking stays off after epoll_create1 failed.
+const parkRetryDelay = time.Second
+
+func (p *poller) createEpoll() (*epoll, error) {
+	if p.create != nil {
+		return p.create()
+	}
+	return newEpoll()
+}
+
+func (p *poller) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 // When a reader parks. It may park only between frames, with nothing
@@ -49,7 +76,8 @@ const parkDelay = 100 * time.Millisecond
 
 // parkHook, set by tests, sees the parking events of every connection:
 // "park", "wake" (the socket became readable), "unpark" (a closing path
-// took a parked connection out), and, with a nil conn, "timeout" (a
+// took a parked connection out), "refused" (no epoll instance, for now
+// or for good: the reader reads on), and, with a nil conn, "timeout" (a
 // parkLater deadline passed while the reader could not park: mid-frame,
 // or with a stream open).
 var parkHook atomic.Pointer[func(c *conn, event string)]
@@ -65,23 +93,16 @@ var errPark = errors.New("h2server: park the idle connection")
 
 // park registers c's socket for readability. It reports false when c
 // must go on reading on the calling goroutine instead: closing, or epoll
-// unavailable.
+// unavailable (see startLocked).
 func (p *poller) park(c *conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.broken || c.noPark.Load() {
+	if c.noPark.Load() {
 		return false
 	}
-	if p.ep == nil {
-		ep, err := newEpoll()
-		if err != nil {
-			p.broken = true
-			c.logger().Warn("h2server: cannot park idle connections; each keeps its reader goroutine", "err", err)
-			return false
-		}
-		p.ep = ep
-		p.parked = make(map[uint64]*conn)
-		go p.loop(ep)
+	if p.ep == nil && !p.startLocked(c) {
+		parkEvent(c, "refused")
+		return false
 	}
 	p.next++
 	if err := p.ep.add(c.raw, p.next); err != nil {
@@ -92,6 +113,37 @@ func (p *poller) park(c *conn) bool {
 	p.parked[p.next] = c
 	c.parkTok = p.next
 	parkEvent(c, "park")
+	return true
+}
+
+// startLocked creates the epoll instance and starts its loop, unless
+// epoll is unsupported or failed less than parkRetryDelay ago. c is the
+// connection asking, for the log.
+func (p *poller) startLocked(c *conn) bool {
+	if p.broken || p.failing && p.clock().Before(p.retryAt) {
+		return false
+	}
+	ep, err := p.createEpoll()
+	if errors.Is(err, errors.ErrUnsupported) {
+		p.broken = true
+		c.logger().Warn("h2server: cannot park idle connections; each keeps its reader goroutine", "err", err)
+		return false
+	}
+	if err != nil {
+		if !p.failing {
+			c.logger().Warn("h2server: cannot park idle connections for now; those going idle meanwhile keep their reader goroutines",
+				"err", err, "retry_in", parkRetryDelay)
+		}
+		p.failing, p.retryAt = true, p.clock().Add(parkRetryDelay)
+		return false
+	}
+	if p.failing {
+		p.failing = false
+		c.logger().Info("h2server: parking idle connections again")
+	}
+	p.ep = ep
+	p.parked = make(map[uint64]*conn)
+	go p.loop(ep)
 	return true
 }
 

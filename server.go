@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -120,6 +121,7 @@ type Server struct {
 	listeners map[net.Listener]struct{} // guarded by mu
 	conns     map[*conn]struct{}        // guarded by mu
 	closing   bool                      // guarded by mu: Shutdown or Close was called
+	done      chan struct{}             // guarded by mu: closed with closing set; made on first use
 	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
 	handoff   *handoffListener          // guarded by mu: feeds HTTP1, started on first use
 	poller    poller                    // parks idle connections (park.go)
@@ -263,15 +265,25 @@ func (s *Server) config() (*config, error) {
 // connections that did not negotiate h2; any other listener serves h2c
 // with prior knowledge. Serve returns ErrServerClosed after Shutdown or
 // Close, and the configuration error, if any, at once.
+//
+// A temporary accept error, such as running out of file descriptors, is
+// logged and retried after a back-off of 5 ms doubling to 1 s; any other
+// ends Serve with that error. Serve closes l when it returns, except on a
+// configuration error, which leaves l to the caller.
 func (s *Server) Serve(l net.Listener) error {
 	cfg, err := s.config()
 	if err != nil {
 		return err
 	}
+	// Shutdown and Close close the listeners they know; the wrapper
+	// keeps l from being closed twice.
+	l = &onceCloseListener{Listener: l}
+	defer l.Close()
 	if !s.trackListener(l, true) {
 		return ErrServerClosed
 	}
 	defer s.trackListener(l, false)
+	done := s.doneChan()
 	var delay time.Duration
 	for {
 		nc, err := l.Accept()
@@ -279,14 +291,22 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.isClosing() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				cfg.logger.Warn("h2server: accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
+			if !temporaryAcceptError(err) {
+				return err
 			}
-			return err
+			// Back off, as net/http does, while the process or the
+			// system is short of descriptors or memory, so that the
+			// connections already open can finish and free some.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			cfg.logger.Warn("h2server: accept failed; retrying", "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-done:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
 		}
 		delay = 0
 		c := newConn(s, nc, cfg)
@@ -299,6 +319,47 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		go c.serveTLS(true)
 	}
+}
+
+// temporaryAcceptErrors are the accept errors that say "not now" rather
+// than "never": the process (EMFILE) or the system (ENFILE) is out of
+// descriptors, the kernel out of buffers or memory, or a connection died
+// in the accept queue.
+var temporaryAcceptErrors = []error{
+	syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+	syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR,
+}
+
+// temporaryAcceptError says whether Serve should retry after Accept
+// failed with err. Besides the errors above, a timeout (a listener with
+// a deadline) is retried, and so is an error that calls itself
+// temporary, as net/http's Serve does for listeners that wrap others. A
+// closed listener (net.ErrClosed) is not: Serve returns.
+func temporaryAcceptError(err error) bool {
+	for _, e := range temporaryAcceptErrors {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+// onceCloseListener closes its listener at most once: Serve's deferred
+// Close and Shutdown's may both come.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // ServeConn serves one already accepted connection on the calling
@@ -372,10 +433,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 // is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
+	s.startClosingLocked()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -409,10 +467,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // GOAWAY. Handlers see their streams fail.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
+	s.startClosingLocked()
 	for c := range s.conns {
 		c.closeTransport()
 	}
@@ -441,6 +496,32 @@ func (s *Server) liveConns() []*conn {
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+// startClosingLocked marks the server closing, ends accept loops waiting
+// out a back-off, and closes the listeners.
+func (s *Server) startClosingLocked() {
+	if !s.closing {
+		s.closing = true
+		close(s.doneLocked())
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+}
+
+// doneChan returns a channel closed once Shutdown or Close is called.
+func (s *Server) doneChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doneLocked()
+}
+
+func (s *Server) doneLocked() chan struct{} {
+	if s.done == nil {
+		s.done = make(chan struct{})
+	}
+	return s.done
 }
 
 func (s *Server) isClosing() bool {
