@@ -96,7 +96,7 @@ type reader struct {
 	fromServe       bool
 	hopAt           time.Time // when the reader last moved
 	streamSincePark bool      // a stream opened since the reader last parked
-	parkFailed      bool      // park refused once; do not ask again
+	parkFailed      bool      // park refused in this idle spell; do not ask again until a stream opens
 	glitches        float64   // tokens left in the glitch budget
 	glitchAt        time.Time // when glitches was last refilled
 	batch           uint32    // br's fills so far: frames of one batch arrived together

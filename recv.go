@@ -522,6 +522,9 @@ func (c *conn) noteReset(id uint32, body bool) {
 
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	c.rd.streamSincePark = true
+	// A park refused in an earlier idle spell (epoll unavailable for
+	// the moment, park.go) is tried again when this one ends.
+	c.rd.parkFailed = false
 	st := &Stream{
 		c:     c,
 		id:    id,
