@@ -167,6 +167,7 @@ type connReader struct {
 	rerr     error                 // readSocket's result
 	c        *conn                 // for parking
 	boundary bool                  // set by the read loop: the next Read starts a frame
+	fills    uint16                // buffer fills so far, wrapping: frames of one fill arrived together
 	parkNow  bool                  // readSocket may give up when the socket is empty
 	parked   bool                  // readSocket gave up: the socket was empty and parkNow set
 }
@@ -222,6 +223,7 @@ func (cr *connReader) fill(boundary bool) error {
 		n, err = cr.nc.Read(cr.buf)
 	}
 	cr.r, cr.w = 0, n
+	cr.fills++
 	if n == 0 {
 		if err == nil {
 			err = io.ErrNoProgress

@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"errors"
+	"slices"
 	"io"
 	"net/http"
 	"time"
@@ -170,8 +171,21 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	st.fail(&StreamError{StreamID: st.id, Code: ErrCode(f.ErrCode), Remote: true})
 	c.transition(st, evReset)
 	// A client that opens streams and resets them at once makes us start
-	// work for nothing (CVE-2023-44487, "rapid reset").
-	return c.glitch("client_reset")
+	// work for nothing (CVE-2023-44487, "rapid reset"): its HEADERS and
+	// RST_STREAM arrive together, before the handler could do anything.
+	// Cancelling a call that ran (gRPC's deadline, a user navigating
+	// away) moves the application forward and costs nothing.
+	if st.openedFill == c.rd.br.fills || c.queued(st) {
+		return c.glitch("client_reset")
+	}
+	return nil
+}
+
+// queued reports whether st still waits for a handler slot.
+func (c *conn) queued(st *Stream) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.pending, st)
 }
 
 func (c *conn) onPriority(f *http2.PriorityFrame) error {
@@ -539,6 +553,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	} else {
 		st.req.Fields = append([]hpack.HeaderField(nil), req.Fields...)
 	}
+	st.openedFill = c.rd.br.fills
 	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: requestPriority(st.req.Fields)}
 	st.window.Store(int32(c.rd.peerInitialWindow))
 	st.refs.Store(2)

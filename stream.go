@@ -94,6 +94,7 @@ type Stream struct {
 	noBody      bool          // guarded by smu: HEAD, 204 or 304: no body may follow
 	waitWindow  bool          // guarded by smu: Write waits for the stream window with nothing buffered
 	returned    bool          // guarded by smu: the handler returned before the stream failed (causeLocked)
+	openedFill  uint16        // the reader's: connReader.fills when the stream opened
 
 	// window mirrors out.window for Write's quota; the writer stores it
 	// and wakes swake when it grows.
