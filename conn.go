@@ -38,7 +38,8 @@ type conn struct {
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
 
-	wq writeQueue
+	wq     writeQueue
+	credit sendCredit // the connection send window, as Write sees it (flow.go)
 	// w is the writer, published under mu once it is complete and our
 	// SETTINGS are its first item: whoever finds it nil under mu must not
 	// queue anything (the connection is still in its handshake or
@@ -159,6 +160,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 		},
 		streamUpdateThreshold: max(cfg.initialStreamWindow/4, 1),
 	}
+	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
 	c.work = make(chan *Stream)
@@ -416,6 +418,7 @@ func (c *conn) teardown() {
 		clear(c.w.stalls)
 		c.w.stalls = nil
 	}
+	c.credit.drop()
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
 	for _, st := range c.streams {

@@ -1,5 +1,10 @@
 package h2server
 
+import (
+	"slices"
+	"sync"
+)
+
 // Flow control (RFC 9113 section 5.2 and 6.9).
 //
 // Inbound windows are the ones we advertise. The connection window is
@@ -65,4 +70,77 @@ func (f *outflow) add(n int64) bool {
 	}
 	*f = outflow(sum)
 	return true
+}
+
+// sendCredit is the connection's send window as handlers see it: what the
+// peer granted, less what handlers have buffered and the writer has not
+// sent yet. Write takes credit for every byte it buffers, so the response
+// bodies a connection holds never exceed its connection window (nor, per
+// stream, the stream window): a client that withholds its connection
+// window makes every handler wait with nothing buffered, instead of
+// 64 KiB on each stream. Buffered bytes always fit the writer's window,
+// so the writer never waits on the connection window with data in hand.
+// The writer gives credit back on the peer's WINDOW_UPDATE and for
+// buffered bytes it drops.
+//
+// The credit starts sendCreditSlack above the window, so that the writer
+// has a choice of streams to serve by priority even when a small
+// connection window is spent by whichever stream wrote first: buffered
+// bodies stay within the connection window plus that slack, and bytes
+// past the window wait with the writer (which resets a stream stuck so
+// for StallTimeout, writer.stall).
+type sendCredit struct {
+	mu      sync.Mutex
+	avail   int64     // guarded by mu
+	waiters []*Stream // guarded by mu: Writes waiting for credit
+}
+
+// sendCreditSlack is how far buffered response bodies may run ahead of the
+// connection window: four streams' worth of send buffer.
+const sendCreditSlack = 4 * sendBufferSize
+
+// take grants up to n bytes of credit to st, and notes st as a waiter when
+// there is none.
+func (sc *sendCredit) take(st *Stream, n int) int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.avail <= 0 {
+		if !slices.Contains(sc.waiters, st) {
+			sc.waiters = append(sc.waiters, st)
+		}
+		return 0
+	}
+	g := min(int64(n), sc.avail)
+	sc.avail -= g
+	return int(g)
+}
+
+// give returns n bytes of credit and wakes the Writes waiting for it.
+func (sc *sendCredit) give(n int64) {
+	sc.mu.Lock()
+	sc.avail += n
+	var waiters []*Stream
+	if sc.avail > 0 {
+		waiters, sc.waiters = sc.waiters, nil
+	}
+	sc.mu.Unlock()
+	for _, st := range waiters {
+		st.smu.Lock()
+		wake(st.swake)
+		st.smu.Unlock()
+	}
+}
+
+// empty reports whether Writes must wait for the peer's WINDOW_UPDATE.
+func (sc *sendCredit) empty() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.avail <= 0
+}
+
+// drop forgets the waiters, at teardown.
+func (sc *sendCredit) drop() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.waiters = nil
 }

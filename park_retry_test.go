@@ -80,12 +80,15 @@ func TestParkRetriesEpollCreate(t *testing.T) {
 		t.Errorf("%d lines about parking working again, want 1:\n%s", n, ls.logs)
 	}
 
-	// c3 parks again and leaves: with nothing parked, the epoll instance
-	// closes, and the next idle connection creates one at once. That
-	// fails: a new streak, logged anew. (How many instances c3 created
-	// depends on how its frames arrived: each wake-up that leaves nothing
-	// parked closes the instance.)
-	waitParked(t, srv, events, 1)
+	// c1 and c2, refused in their first idle spell, park in the next
+	// one; c3 parks again. Then all leave: with nothing parked, the
+	// epoll instance closes, and the next idle connection creates one at
+	// once. That fails: a new streak, logged anew. (How many instances
+	// were created depends on how frames arrived: each wake-up that
+	// leaves nothing parked closes the instance.)
+	waitParked(t, srv, events, 3)
+	c1.nc.Close()
+	c2.nc.Close()
 	c3.nc.Close()
 	waitParked(t, srv, events, 0)
 	mu.Lock()

@@ -2,9 +2,9 @@ package h2server
 
 import (
 	"errors"
-	"slices"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"golang.org/x/net/http2"

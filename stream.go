@@ -396,11 +396,18 @@ func (st *Stream) Write(p []byte) (int, error) {
 		window := int(st.window.Load())
 		space := min(window, sendBufferSize) - st.sbuf.Len()
 		if space > 0 {
-			st.waitWindow = false
-			n := min(space, len(p))
-			st.sbuf.Write(p[:n])
-			p = p[n:]
-			total += n
+			// Credit for the connection window (sendCredit).
+			space = st.c.credit.take(st, min(space, len(p)))
+		}
+		if space > 0 {
+			if st.waitWindow {
+				// The writer saw us stall; show it we moved on.
+				st.waitWindow = false
+				st.notifyLocked()
+			}
+			st.sbuf.Write(p[:space])
+			p = p[space:]
+			total += space
 			continue
 		}
 		if st.dl != nil && st.dl.w.expired() {
@@ -410,7 +417,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 		// Wait for the writer to drain the buffer or for the window to
 		// open. The writer resets a stream that cannot send for
 		// StallTimeout (writer.stall), which wakes us with the error.
-		st.waitWindow = window <= 0
+		st.waitWindow = st.sbuf.Len() == 0
 		if st.hasHeadsLocked() || st.sbuf.Len() > 0 || st.waitWindow {
 			st.notifyLocked()
 		}

@@ -376,7 +376,9 @@ func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
 	if st == nil {
 		if !w.window.add(int64(n)) {
 			w.c.connFailed(connError{ErrCodeFlowControl, "conn_window_overflow"})
+			return
 		}
+		w.c.credit.give(int64(n))
 		return
 	}
 	if !st.out.window.add(int64(n)) {
@@ -552,11 +554,17 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		return true, false
 	}
 	st.out.stalled = false
-	if st.waitWindow && st.out.window <= 0 {
-		// Write waits for stream window with nothing buffered: a stall
-		// all the same, and the WINDOW_UPDATE brings the stream back.
-		w.stall(st)
-		st.out.blocked = true
+	if st.waitWindow {
+		// Write waits for a window with nothing buffered: a stall all
+		// the same. The peer's WINDOW_UPDATE brings the stream back,
+		// to the rings for its stream window, through Write (which
+		// then notifies us) for the connection's.
+		if st.out.window <= 0 {
+			w.stall(st)
+			st.out.blocked = true
+		} else if w.c.credit.empty() {
+			w.stall(st)
+		}
 	}
 	st.queued = false
 	st.smu.Unlock()
@@ -570,6 +578,9 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 func (w *writer) droppedLocked(st *Stream) bool {
 	if st.serr == nil {
 		return false
+	}
+	if n := st.sbuf.Len(); n > 0 {
+		w.c.credit.give(int64(n)) // bought by Write, never sent
 	}
 	st.sbuf.reset()
 	st.queued = false
