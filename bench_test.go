@@ -184,6 +184,41 @@ func BenchmarkRoundTripClientOnly(b *testing.B) {
 	}
 }
 
+// benchBurst is the number of requests BenchmarkServerWritesPerBurst
+// sends in one client write.
+const benchBurst = 10
+
+// BenchmarkServerWritesPerBurst measures how many socket writes the server
+// makes for a burst of small requests that arrive in one read: one op is
+// benchBurst GET requests sent in one write, answered by benchH2Hello,
+// over the in-memory pipe, whose server end counts its writes. It reports
+// writes/op: 1 is every response of the burst in one write, benchBurst is
+// no batching at all. The figure depends on how many responses are ready
+// each time the writer wakes, that is on the scheduler (GOMAXPROCS, a busy
+// machine), so it is a benchmark; TestServerWritesAreBatched checks the
+// part that does not depend on it.
+func BenchmarkServerWritesPerBurst(b *testing.B) {
+	sc, cc := newPipe()
+	srv := &Server{Handler: HandlerFunc(benchH2Hello)}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeConn(sc) }()
+	c := newBenchClientConn(b, cc, "example.com", "/")
+	for range 2 { // past the literal header fields, as benchRoundTrips
+		if got := c.roundTrips(benchBurst); got != int64(benchBurst*len(benchHelloBody)) {
+			b.Fatalf("warm-up: got %d bytes of response body, want %d", got, benchBurst*len(benchHelloBody))
+		}
+	}
+	before := sc.writeCount()
+	b.ResetTimer()
+	for range b.N {
+		c.roundTrips(benchBurst)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(sc.writeCount()-before)/float64(b.N), "writes/op")
+	c.close()
+	<-served
+}
+
 // BenchmarkDataWrite measures a 1 MiB response body written through
 // Stream.Write in 32 KiB writes, to a client that reads and discards it
 // (with windows large enough never to stall the server).
@@ -270,6 +305,13 @@ func newBenchClient(tb testing.TB, addr, path string) *benchClient {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return newBenchClientConn(tb, nc, addr, path)
+}
+
+// newBenchClientConn is newBenchClient on a connection the caller made;
+// authority is the request's :authority.
+func newBenchClientConn(tb testing.TB, nc net.Conn, authority, path string) *benchClient {
+	tb.Helper()
 	c := &benchClient{
 		tb:     tb,
 		nc:     nc,
@@ -283,7 +325,7 @@ func newBenchClient(tb testing.TB, addr, path string) *benchClient {
 	fields := []hpack.HeaderField{
 		{Name: ":method", Value: "GET"},
 		{Name: ":scheme", Value: "http"},
-		{Name: ":authority", Value: addr},
+		{Name: ":authority", Value: authority},
 		{Name: ":path", Value: path},
 		{Name: "user-agent", Value: "h2server-bench"},
 		{Name: "accept", Value: "*/*"},
