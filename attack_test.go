@@ -156,6 +156,11 @@ var atkScenarios = []atkScenario{
 		note:   "60 conns x 100 streams of GET /1m, INITIAL_WINDOW_SIZE 0; closing not required",
 	},
 	{
+		name: "conn_window_stall", budget: 2500 * time.Millisecond, maxFrames: 60 * 110,
+		attack: atkConnWindowStall,
+		note:   "60 conns x 100 streams of GET /1m, INITIAL_WINDOW_SIZE 16 MiB, no connection WINDOW_UPDATE; closing not required",
+	},
+	{
 		name: "slow_read", budget: 4 * time.Second, maxFrames: 1000,
 		config:      func(s *Server) { s.WriteTimeout = time.Second },
 		closeWithin: 3 * time.Second, timed: true,
@@ -652,6 +657,31 @@ func atkZeroWindowStall(e *atkEnv) {
 			break
 		}
 		c := e.dial(true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		if c == nil {
+			return
+		}
+		for id := uint32(1); id <= 199; id += 2 {
+			c.headers(id, true, true, blk)
+		}
+		c.flush()
+	}
+	for e.running(nil) {
+		e.sleep(50 * time.Millisecond)
+	}
+}
+
+// atkConnWindowStall: as atkZeroWindowStall, but the streams get 16 MiB
+// windows and the connection none beyond its first 65,535 bytes: the
+// handlers block in Write, and what they buffer is bounded by the
+// connection's window (plus the writer's slack), not by 100 x 64 KiB.
+func atkConnWindowStall(e *atkEnv) {
+	e.wbuf = 4 << 10
+	blk := atkRequest("GET", "/1m", -1)
+	for range 60 {
+		if !e.running(nil) {
+			break
+		}
+		c := e.dial(true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16 << 20})
 		if c == nil {
 			return
 		}
