@@ -14,17 +14,28 @@
 // # Goroutines
 //
 // Each connection has at most one reader goroutine, the only code that
-// reads the socket: it owns the read Framer, the HPACK decoder and the
-// stream table, answers control frames, and hands HEADERS and DATA to
-// streams. It has at most one writer goroutine, the only code that
+// reads the socket. Its state is a type of its own (reader: the read
+// Framer, the HPACK decoder, the header block in progress, the inbound
+// connection window, the glitch budget, parking flags) that nothing else
+// holds. It answers control frames and hands HEADERS and DATA to streams.
+// The connection has at most one writer goroutine, the only code that
 // writes the socket: it owns the write Framer, the HPACK encoder (so
-// header blocks are encoded in the order they hit the wire) and the
-// windows the peer grants us; it exits after 100 ms without work and the
-// next frame to send starts another. And it has one goroutine per running
-// handler; up to 16 of them stay to serve the connection's next streams.
+// header blocks are encoded in the order they hit the wire), the windows
+// the peer grants us, and each stream's outStream (its send window,
+// priority, its place in the ready rings, whether END_STREAM or
+// RST_STREAM went out); it exits after 100 ms without work and the next
+// frame to send starts another. And it has one goroutine per running
+// handler; after a handler returns, its goroutine waits up to 100 ms for
+// the connection's next stream (at most 16 wait), then exits.
+//
 // The three meet at explicit hand-offs: the writer's queue, each stream's
-// send and receive buffers, and the connection's mutex, which guards the
-// stream table and stream states. Every mutable field says which
+// receive half (guarded by its rmu) and send half (its smu), the
+// connection's send credit, and the connection's mutex, which guards the
+// stream table, stream states, the record of streams we reset, and the
+// connection's life (connLife: going away, failed, closed, and its
+// timers). connLife.closed is set first at teardown, and everything that
+// arms a timer or queues a frame from outside the reader checks it, so
+// nothing outlives the connection. Every mutable field says which
 // goroutine or mutex owns it.
 //
 // An idle connection needs none of them. On Linux, a cleartext TCP
@@ -52,7 +63,8 @@
 // # The life of a response
 //
 // WriteHeaders and Write fill the stream's send buffer (at most the
-// client's window, at most 64 KiB: a full buffer blocks Write). Flush, a
+// stream's window, at most 64 KiB, and across the connection no more than
+// its window plus 256 KiB: past that, Write blocks). Flush, a
 // full frame of body, or the end of the response hands the stream to the
 // writer, once, however many Writes follow. The writer sends queued
 // control frames first, then serves ready streams round-robin, one DATA
