@@ -70,16 +70,22 @@
 // control frames first, then serves ready streams round-robin, one DATA
 // frame per turn within the stream's window, the connection's window and
 // the peer's MAX_FRAME_SIZE, and flushes its buffer once when it runs
-// out of work: many frames, one syscall. When the handler returns, the
-// response is ended for it; a request body still arriving that nobody
-// will read is answered with RST_STREAM NO_ERROR after the response
-// (RFC 9113 section 8.1).
+// out of work: many frames, one syscall. A stream is in the ready rings
+// at most once, and nothing goes out on it after its END_STREAM (but one
+// RST_STREAM) or its RST_STREAM. A stream that cannot send for
+// StallTimeout, for want of either window, is reset. When the handler
+// returns, the response is ended for it; a request body still arriving
+// that nobody will read is answered with RST_STREAM NO_ERROR after the
+// response (RFC 9113 section 8.1), and the DATA already on its way is
+// dropped without another word (reset.go).
 //
 // # Errors and limits
 //
 // A connection error is answered with GOAWAY and the connection closes; a
 // stream error with RST_STREAM, and the handler's Read and Write return a
-// *StreamError. Each rejection logs one line per connection and reason
+// *StreamError. Once the connection is gone they return a
+// *ConnectionError, and after the handler returned, its context's cause
+// is ErrHandlerReturned. Each rejection logs one line per connection and reason
 // and reaches Hooks.Rejected. Every limit is a Server field with a safe
 // default, so the memory one connection holds is bounded whatever its
 // peer sends.
