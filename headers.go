@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -171,7 +172,7 @@ func checkRegularField(f hpack.HeaderField) string {
 // malformed: a stream error of type PROTOCOL_ERROR (section 8.1.1).
 func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 	req.ContentLength = -1
-	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath bool
+	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath, sawHost bool
 	var host string
 	regular := 0
 	for _, f := range fields {
@@ -216,7 +217,12 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 			}
 			req.ContentLength = n
 		case "host":
-			host = f.Value
+			if sawHost {
+				// As HTTP/1.1 (RFC 9112 section 3.2) and net/http's
+				// HTTP/2 server: one Host, or the request is refused.
+				return req, "multiple_host_fields"
+			}
+			sawHost, host = true, f.Value
 		}
 		regular++
 	}
@@ -241,10 +247,154 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 		}
 	}
 	if req.Authority == "" {
+		// Section 8.3.1: a request may carry Host instead of :authority.
 		req.Authority = host
+	} else if sawHost && host != req.Authority {
+		// Section 8.3.1: "Clients MUST NOT generate a request with a
+		// Host header field that differs from the :authority
+		// pseudo-header field." Compared exactly, as net/http's HTTP/2
+		// server does: an honest client sends the same bytes.
+		return req, "authority_host_mismatch"
+	}
+	if r := checkAuthority(req.Authority, req.Scheme, req.Method == "CONNECT"); r != "" {
+		return req, r
 	}
 	req.Fields = fields[len(fields)-regular:]
 	return req, ""
+}
+
+// checkAuthority validates a request's authority (its :authority, or
+// its Host field) as RFC 3986 section 3.2 and RFC 9113 sections 8.3.1 and
+// 8.5 have it, returning a reason token or "". An empty authority passes:
+// a request need not name one.
+func checkAuthority(a, scheme string, connect bool) string {
+	if a == "" {
+		return ""
+	}
+	hostport := a
+	if userinfo, rest, ok := strings.Cut(a, "@"); ok {
+		// Section 8.3.1: ":authority MUST NOT include the deprecated
+		// userinfo subcomponent for "http" or "https" schemed URIs";
+		// nor has CONNECT's authority-form one (RFC 9110 section 9.3.6).
+		if connect || scheme == "http" || scheme == "https" {
+			return "userinfo_in_authority"
+		}
+		// RFC 3986 section 3.2.1.
+		if !validURIChars(userinfo, ':') {
+			return "invalid_authority"
+		}
+		hostport = rest
+	}
+	host, port := hostport, ""
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 || !validIPLiteral(hostport[1:end]) {
+			return "invalid_authority"
+		}
+		host = hostport[:end+1]
+		if rest := hostport[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return "invalid_authority"
+			}
+			port = rest[1:]
+		}
+	} else {
+		if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+			host, port = hostport[:i], hostport[i+1:]
+		}
+		// RFC 3986 section 3.2.2: an IPv4 address is a reg-name too.
+		if !validURIChars(host, 0) {
+			return "invalid_authority"
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return "invalid_authority"
+		}
+	}
+	if connect {
+		// Section 8.5: ":authority ... contains the host and port to
+		// connect to".
+		if host == "" || port == "" {
+			return "invalid_connect_authority"
+		}
+	} else if host == "" && (scheme == "http" || scheme == "https") {
+		// RFC 9110 section 4.2.1: an http URI with an empty host is
+		// invalid, and "A recipient that processes such a URI reference
+		// MUST reject it"; section 4.2.2 says the same of https.
+		return "invalid_authority"
+	}
+	return ""
+}
+
+// validURIChars reports whether s is made of RFC 3986's unreserved,
+// pct-encoded and sub-delims characters, and extra when it is not 0: a
+// reg-name (section 3.2.2), or with ':' a userinfo (section 3.2.1).
+func validURIChars(s string, extra byte) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case uriRegNameByte[c], c == extra && extra != 0:
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// uriRegNameByte holds RFC 3986's unreserved and sub-delims characters.
+var uriRegNameByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// validIPLiteral checks what RFC 3986 section 3.2.2 allows between the
+// brackets of an IP-literal: an IPv6 address, without a zone (RFC 3986
+// has none), or an IPvFuture.
+func validIPLiteral(s string) bool {
+	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
+		// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+		ver, rest, ok := strings.Cut(s[1:], ".")
+		if !ok || ver == "" || rest == "" {
+			return false
+		}
+		for i := 0; i < len(ver); i++ {
+			if !isHex(ver[i]) {
+				return false
+			}
+		}
+		for i := 0; i < len(rest); i++ {
+			if c := rest[i]; !uriRegNameByte[c] && c != ':' {
+				return false
+			}
+		}
+		return true
+	}
+	if strings.IndexByte(s, '%') >= 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Is6()
 }
 
 // parseTrailers validates a trailer block: regular fields only
