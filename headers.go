@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -32,16 +35,39 @@ type Request struct {
 	// TLS is the connection's TLS state, nil on cleartext (h2c) connections.
 	TLS *tls.ConnectionState
 
-	header http.Header
+	// header is the http.Header the first Header call built: the map's
+	// one pointer word, loaded and stored atomically. Not a sync.Once or
+	// an atomic.Pointer, which must not be copied (Requests are, before a
+	// handler sees them); not an atomic.Value, whose second word would
+	// push Stream into the next size class.
+	header unsafe.Pointer
 }
+
+// A map value is one pointer word, which Header stores in an
+// unsafe.Pointer (so the collector still sees it).
+var _ [unsafe.Sizeof(http.Header(nil)) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
+var _ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(http.Header(nil))]struct{}
 
 // Header returns the regular fields as an http.Header, with canonical keys.
 // Cookie fields are joined with "; " as RFC 9113 section 8.2.3 asks. The
-// map is built on first use and shared by later calls.
+// map is built on first use and shared by later calls; calls from several
+// goroutines at once are safe, and return the same map.
 func (r *Request) Header() http.Header {
-	if r.header != nil {
-		return r.header
+	if p := atomic.LoadPointer(&r.header); p != nil {
+		return *(*http.Header)(unsafe.Pointer(&p))
 	}
+	// Built lazily because most handlers never ask: it costs two
+	// allocations. Two first calls at once may both build one; the
+	// first to store it wins, and the other call returns the winner's.
+	h := r.buildHeader()
+	if !atomic.CompareAndSwapPointer(&r.header, nil, *(*unsafe.Pointer)(unsafe.Pointer(&h))) {
+		p := atomic.LoadPointer(&r.header)
+		h = *(*http.Header)(unsafe.Pointer(&p))
+	}
+	return h
+}
+
+func (r *Request) buildHeader() http.Header {
 	h := make(http.Header, len(r.Fields))
 	// One backing array for all values, as textproto does: a field's
 	// first value takes a one-element slice of it, so the map costs two
@@ -64,7 +90,6 @@ func (r *Request) Header() http.Header {
 	if len(cookies) > 0 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	r.header = h
 	return h
 }
 
@@ -429,37 +454,117 @@ func parseContentLength(s string) (int64, bool) {
 	return n, true
 }
 
-// responseFields turns a status and header into the field list of a
-// response HEADERS frame: :status first, names lowercased, and the
+// appendResponseFields turns a status and header into the field list of
+// a response HEADERS frame: :status first, names lowercased, and the
 // connection-specific fields HTTP/2 forbids left out (RFC 9113 section
 // 8.2.2). It fails on a field that cannot be sent.
 func appendResponseFields(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, error) {
+	dst, _, err := appendResponseHead(dst, status, h)
+	return dst, err
+}
+
+// appendResponseHead is appendResponseFields that also returns the
+// content length the head declares, or -1 when it declares none. Every
+// key that is content-length in any case counts, not just the canonical
+// one that http.Header.Get reads: the peer sees them all. Values that do
+// not parse, or that disagree, fail as a field that cannot be sent,
+// since no body could match them (RFC 9110 section 8.6, RFC 9113
+// section 8.1.1).
+func appendResponseHead(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, int64, error) {
 	if dst == nil {
 		dst = make([]hpack.HeaderField, 0, 1+len(h))
 	}
 	dst = append(dst, hpack.HeaderField{Name: ":status", Value: statusText(status)})
-	return appendFields(dst, h)
+	return appendSortedFields(dst, h, true)
 }
 
 // appendFields appends the regular fields of h (response headers or
 // trailers) in wire form.
 func appendFields(dst []hpack.HeaderField, h http.Header) ([]hpack.HeaderField, error) {
+	dst, _, err := appendSortedFields(dst, h, false)
+	return dst, err
+}
+
+// headerKey is one key of an http.Header with its wire name.
+type headerKey struct {
+	name, key string
+	vv        []string
+}
+
+// sortedKeysOnStack is how many keys appendSortedFields sorts without
+// allocating: more than most responses carry.
+const sortedKeysOnStack = 16
+
+// appendSortedFields appends h's fields ordered by wire name (then by
+// key, for two keys with one name), each name's values in their order:
+// the same header always gives the same fields, as net/http's HTTP/2
+// server sorts its keys, so that HPACK indexes them alike from one
+// response to the next. With head, content-length values are checked
+// and the declared length returned (see appendResponseHead).
+func appendSortedFields(dst []hpack.HeaderField, h http.Header, head bool) ([]hpack.HeaderField, int64, error) {
+	var arr [sortedKeysOnStack]headerKey
+	keys := arr[:0]
 	for k, vv := range h {
-		name := lowerName(k)
+		keys = append(keys, headerKey{lowerName(k), k, vv})
+	}
+	slices.SortFunc(keys, func(a, b headerKey) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	declared := int64(-1)
+	for _, hk := range keys {
+		name, vv := hk.name, hk.vv
 		if connectionSpecific(name) || (name == "te" && !onlyTrailers(vv)) {
 			continue
 		}
 		if !validFieldName(name) {
-			return dst, &fieldError{k}
+			return dst, -1, &fieldError{hk.key}
+		}
+		if head && name == "content-length" {
+			for _, v := range vv {
+				n, ok := parseContentLength(v)
+				if !ok || (declared >= 0 && n != declared) {
+					return dst, -1, &fieldError{hk.key}
+				}
+				declared = n
+			}
 		}
 		for _, v := range vv {
 			if !validResponseValue(v) {
-				return dst, &fieldError{k}
+				return dst, -1, &fieldError{hk.key}
 			}
 			dst = append(dst, hpack.HeaderField{Name: name, Value: v})
 		}
 	}
-	return dst, nil
+	return dst, declared, nil
+}
+
+// declaredContentLength returns the content length a response header
+// declares, looking at every key that is content-length in any case, as
+// the peer will: -1 when there is none, or when the values do not parse
+// or disagree (appendResponseHead refuses such a header).
+func declaredContentLength(h http.Header) int64 {
+	n := int64(-1)
+	for k, vv := range h {
+		if !isContentLengthKey(k) {
+			continue
+		}
+		for _, v := range vv {
+			m, ok := parseContentLength(v)
+			if !ok || (n >= 0 && m != n) {
+				return -1
+			}
+			n = m
+		}
+	}
+	return n
+}
+
+// isContentLengthKey reports whether k names content-length, in any case.
+func isContentLengthKey(k string) bool {
+	return len(k) == len("content-length") && strings.EqualFold(k, "content-length")
 }
 
 func onlyTrailers(vv []string) bool { return len(vv) == 1 && vv[0] == "trailers" }
