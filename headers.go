@@ -4,9 +4,13 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -31,16 +35,39 @@ type Request struct {
 	// TLS is the connection's TLS state, nil on cleartext (h2c) connections.
 	TLS *tls.ConnectionState
 
-	header http.Header
+	// header is the http.Header the first Header call built: the map's
+	// one pointer word, loaded and stored atomically. Not a sync.Once or
+	// an atomic.Pointer, which must not be copied (Requests are, before a
+	// handler sees them); not an atomic.Value, whose second word would
+	// push Stream into the next size class.
+	header unsafe.Pointer
 }
+
+// A map value is one pointer word, which Header stores in an
+// unsafe.Pointer (so the collector still sees it).
+var _ [unsafe.Sizeof(http.Header(nil)) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
+var _ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(http.Header(nil))]struct{}
 
 // Header returns the regular fields as an http.Header, with canonical keys.
 // Cookie fields are joined with "; " as RFC 9113 section 8.2.3 asks. The
-// map is built on first use and shared by later calls.
+// map is built on first use and shared by later calls; calls from several
+// goroutines at once are safe, and return the same map.
 func (r *Request) Header() http.Header {
-	if r.header != nil {
-		return r.header
+	if p := atomic.LoadPointer(&r.header); p != nil {
+		return *(*http.Header)(unsafe.Pointer(&p))
 	}
+	// Built lazily because most handlers never ask: it costs two
+	// allocations. Two first calls at once may both build one; the
+	// first to store it wins, and the other call returns the winner's.
+	h := r.buildHeader()
+	if !atomic.CompareAndSwapPointer(&r.header, nil, *(*unsafe.Pointer)(unsafe.Pointer(&h))) {
+		p := atomic.LoadPointer(&r.header)
+		h = *(*http.Header)(unsafe.Pointer(&p))
+	}
+	return h
+}
+
+func (r *Request) buildHeader() http.Header {
 	h := make(http.Header, len(r.Fields))
 	// One backing array for all values, as textproto does: a field's
 	// first value takes a one-element slice of it, so the map costs two
@@ -63,7 +90,6 @@ func (r *Request) Header() http.Header {
 	if len(cookies) > 0 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	r.header = h
 	return h
 }
 
@@ -171,7 +197,7 @@ func checkRegularField(f hpack.HeaderField) string {
 // malformed: a stream error of type PROTOCOL_ERROR (section 8.1.1).
 func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 	req.ContentLength = -1
-	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath bool
+	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath, sawHost bool
 	var host string
 	regular := 0
 	for _, f := range fields {
@@ -216,7 +242,12 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 			}
 			req.ContentLength = n
 		case "host":
-			host = f.Value
+			if sawHost {
+				// As HTTP/1.1 (RFC 9112 section 3.2) and net/http's
+				// HTTP/2 server: one Host, or the request is refused.
+				return req, "multiple_host_fields"
+			}
+			sawHost, host = true, f.Value
 		}
 		regular++
 	}
@@ -241,10 +272,154 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 		}
 	}
 	if req.Authority == "" {
+		// Section 8.3.1: a request may carry Host instead of :authority.
 		req.Authority = host
+	} else if sawHost && host != req.Authority {
+		// Section 8.3.1: "Clients MUST NOT generate a request with a
+		// Host header field that differs from the :authority
+		// pseudo-header field." Compared exactly, as net/http's HTTP/2
+		// server does: an honest client sends the same bytes.
+		return req, "authority_host_mismatch"
+	}
+	if r := checkAuthority(req.Authority, req.Scheme, req.Method == "CONNECT"); r != "" {
+		return req, r
 	}
 	req.Fields = fields[len(fields)-regular:]
 	return req, ""
+}
+
+// checkAuthority validates a request's authority (its :authority, or
+// its Host field) as RFC 3986 section 3.2 and RFC 9113 sections 8.3.1 and
+// 8.5 have it, returning a reason token or "". An empty authority passes:
+// a request need not name one.
+func checkAuthority(a, scheme string, connect bool) string {
+	if a == "" {
+		return ""
+	}
+	hostport := a
+	if userinfo, rest, ok := strings.Cut(a, "@"); ok {
+		// Section 8.3.1: ":authority MUST NOT include the deprecated
+		// userinfo subcomponent for "http" or "https" schemed URIs";
+		// nor has CONNECT's authority-form one (RFC 9110 section 9.3.6).
+		if connect || scheme == "http" || scheme == "https" {
+			return "userinfo_in_authority"
+		}
+		// RFC 3986 section 3.2.1.
+		if !validURIChars(userinfo, ':') {
+			return "invalid_authority"
+		}
+		hostport = rest
+	}
+	host, port := hostport, ""
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 || !validIPLiteral(hostport[1:end]) {
+			return "invalid_authority"
+		}
+		host = hostport[:end+1]
+		if rest := hostport[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return "invalid_authority"
+			}
+			port = rest[1:]
+		}
+	} else {
+		if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+			host, port = hostport[:i], hostport[i+1:]
+		}
+		// RFC 3986 section 3.2.2: an IPv4 address is a reg-name too.
+		if !validURIChars(host, 0) {
+			return "invalid_authority"
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if c := port[i]; c < '0' || c > '9' {
+			return "invalid_authority"
+		}
+	}
+	if connect {
+		// Section 8.5: ":authority ... contains the host and port to
+		// connect to".
+		if host == "" || port == "" {
+			return "invalid_connect_authority"
+		}
+	} else if host == "" && (scheme == "http" || scheme == "https") {
+		// RFC 9110 section 4.2.1: an http URI with an empty host is
+		// invalid, and "A recipient that processes such a URI reference
+		// MUST reject it"; section 4.2.2 says the same of https.
+		return "invalid_authority"
+	}
+	return ""
+}
+
+// validURIChars reports whether s is made of RFC 3986's unreserved,
+// pct-encoded and sub-delims characters, and extra when it is not 0: a
+// reg-name (section 3.2.2), or with ':' a userinfo (section 3.2.1).
+func validURIChars(s string, extra byte) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case uriRegNameByte[c], c == extra && extra != 0:
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// uriRegNameByte holds RFC 3986's unreserved and sub-delims characters.
+var uriRegNameByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// validIPLiteral checks what RFC 3986 section 3.2.2 allows between the
+// brackets of an IP-literal: an IPv6 address, without a zone (RFC 3986
+// has none), or an IPvFuture.
+func validIPLiteral(s string) bool {
+	if len(s) > 0 && (s[0] == 'v' || s[0] == 'V') {
+		// IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+		ver, rest, ok := strings.Cut(s[1:], ".")
+		if !ok || ver == "" || rest == "" {
+			return false
+		}
+		for i := 0; i < len(ver); i++ {
+			if !isHex(ver[i]) {
+				return false
+			}
+		}
+		for i := 0; i < len(rest); i++ {
+			if c := rest[i]; !uriRegNameByte[c] && c != ':' {
+				return false
+			}
+		}
+		return true
+	}
+	if strings.IndexByte(s, '%') >= 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Is6()
 }
 
 // parseTrailers validates a trailer block: regular fields only
@@ -279,37 +454,117 @@ func parseContentLength(s string) (int64, bool) {
 	return n, true
 }
 
-// responseFields turns a status and header into the field list of a
-// response HEADERS frame: :status first, names lowercased, and the
+// appendResponseFields turns a status and header into the field list of
+// a response HEADERS frame: :status first, names lowercased, and the
 // connection-specific fields HTTP/2 forbids left out (RFC 9113 section
 // 8.2.2). It fails on a field that cannot be sent.
 func appendResponseFields(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, error) {
+	dst, _, err := appendResponseHead(dst, status, h)
+	return dst, err
+}
+
+// appendResponseHead is appendResponseFields that also returns the
+// content length the head declares, or -1 when it declares none. Every
+// key that is content-length in any case counts, not just the canonical
+// one that http.Header.Get reads: the peer sees them all. Values that do
+// not parse, or that disagree, fail as a field that cannot be sent,
+// since no body could match them (RFC 9110 section 8.6, RFC 9113
+// section 8.1.1).
+func appendResponseHead(dst []hpack.HeaderField, status int, h http.Header) ([]hpack.HeaderField, int64, error) {
 	if dst == nil {
 		dst = make([]hpack.HeaderField, 0, 1+len(h))
 	}
 	dst = append(dst, hpack.HeaderField{Name: ":status", Value: statusText(status)})
-	return appendFields(dst, h)
+	return appendSortedFields(dst, h, true)
 }
 
 // appendFields appends the regular fields of h (response headers or
 // trailers) in wire form.
 func appendFields(dst []hpack.HeaderField, h http.Header) ([]hpack.HeaderField, error) {
+	dst, _, err := appendSortedFields(dst, h, false)
+	return dst, err
+}
+
+// headerKey is one key of an http.Header with its wire name.
+type headerKey struct {
+	name, key string
+	vv        []string
+}
+
+// sortedKeysOnStack is how many keys appendSortedFields sorts without
+// allocating: more than most responses carry.
+const sortedKeysOnStack = 16
+
+// appendSortedFields appends h's fields ordered by wire name (then by
+// key, for two keys with one name), each name's values in their order:
+// the same header always gives the same fields, as net/http's HTTP/2
+// server sorts its keys, so that HPACK indexes them alike from one
+// response to the next. With head, content-length values are checked
+// and the declared length returned (see appendResponseHead).
+func appendSortedFields(dst []hpack.HeaderField, h http.Header, head bool) ([]hpack.HeaderField, int64, error) {
+	var arr [sortedKeysOnStack]headerKey
+	keys := arr[:0]
 	for k, vv := range h {
-		name := lowerName(k)
+		keys = append(keys, headerKey{lowerName(k), k, vv})
+	}
+	slices.SortFunc(keys, func(a, b headerKey) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	declared := int64(-1)
+	for _, hk := range keys {
+		name, vv := hk.name, hk.vv
 		if connectionSpecific(name) || (name == "te" && !onlyTrailers(vv)) {
 			continue
 		}
 		if !validFieldName(name) {
-			return dst, &fieldError{k}
+			return dst, -1, &fieldError{hk.key}
+		}
+		if head && name == "content-length" {
+			for _, v := range vv {
+				n, ok := parseContentLength(v)
+				if !ok || (declared >= 0 && n != declared) {
+					return dst, -1, &fieldError{hk.key}
+				}
+				declared = n
+			}
 		}
 		for _, v := range vv {
 			if !validResponseValue(v) {
-				return dst, &fieldError{k}
+				return dst, -1, &fieldError{hk.key}
 			}
 			dst = append(dst, hpack.HeaderField{Name: name, Value: v})
 		}
 	}
-	return dst, nil
+	return dst, declared, nil
+}
+
+// declaredContentLength returns the content length a response header
+// declares, looking at every key that is content-length in any case, as
+// the peer will: -1 when there is none, or when the values do not parse
+// or disagree (appendResponseHead refuses such a header).
+func declaredContentLength(h http.Header) int64 {
+	n := int64(-1)
+	for k, vv := range h {
+		if !isContentLengthKey(k) {
+			continue
+		}
+		for _, v := range vv {
+			m, ok := parseContentLength(v)
+			if !ok || (n >= 0 && m != n) {
+				return -1
+			}
+			n = m
+		}
+	}
+	return n
+}
+
+// isContentLengthKey reports whether k names content-length, in any case.
+func isContentLengthKey(k string) bool {
+	return len(k) == len("content-length") && strings.EqualFold(k, "content-length")
 }
 
 func onlyTrailers(vv []string) bool { return len(vv) == 1 && vv[0] == "trailers" }

@@ -69,7 +69,12 @@ import (
 //     control, and the read deadline a blocked Body.Read; neither resets
 //     the stream when it passes while nothing is blocked.
 //   - The request's Header map is the Stream's Request().Header() map:
-//     the adapter removes Host, Trailer and Expect from it.
+//     the adapter removes Host and Trailer from it, and Expect when it
+//     asks for 100-continue (the adapter sends the 100 Continue itself).
+//   - r.TLS is the connection's TLS state on every request of a TLS
+//     connection and nil on h2c, whatever the :scheme, as net/http's
+//     HTTP/1 server does (its HTTP/2 server leaves r.TLS nil when
+//     :scheme is not "https").
 //   - A panic (http.ErrAbortHandler or another) resets the stream at
 //     once: response bytes a Flush handed to the connection but that were
 //     not yet written are dropped with it, where net/http's Flush waits
@@ -246,9 +251,11 @@ func (a *httpHandler) newRequest(st *Stream, rws *responseState) (*http.Request,
 		r.Trailer = declaredTrailers(vv)
 		delete(h, "Trailer")
 	}
-	needsContinue := false
-	if vv, ok := h["Expect"]; ok {
-		needsContinue = containsToken(vv, "100-continue")
+	// The adapter answers 100-continue itself (requestBody.Read), so it
+	// takes that expectation away; any other is the handler's to see and
+	// to answer (417), as with net/http's HTTP/2 server.
+	needsContinue := containsToken(h["Expect"], "100-continue")
+	if needsContinue {
 		delete(h, "Expect")
 	}
 	r.Header = h
@@ -511,7 +518,7 @@ func (rws *responseState) writeHeader(code int) {
 		// is (RFC 8297: 103 Early Hints carries Link fields), but without
 		// the fields that describe a body.
 		for k, vv := range rws.handlerHeader {
-			if k != "Content-Length" && k != "Transfer-Encoding" && !strings.HasPrefix(k, http.TrailerPrefix) {
+			if !isContentLengthKey(k) && k != "Transfer-Encoding" && !strings.HasPrefix(k, http.TrailerPrefix) {
 				h[k] = vv
 			}
 		}
@@ -522,19 +529,38 @@ func (rws *responseState) writeHeader(code int) {
 	rws.wroteHeader, rws.status = true, code
 	// Snapshot the header: changes after WriteHeader do not reach the
 	// head (except as trailers).
+	var otherCL []string // a content-length key set without Set
 	for k, vv := range rws.handlerHeader {
-		if !strings.HasPrefix(k, http.TrailerPrefix) {
+		switch {
+		case strings.HasPrefix(k, http.TrailerPrefix):
+		case k != "Content-Length" && isContentLengthKey(k):
+			otherCL = vv
+		default:
 			h[k] = vv
 		}
 	}
-	if vv, ok := h["Content-Length"]; ok && len(vv) > 0 && vv[0] != "" {
-		if n, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
+	if _, ok := h["Content-Length"]; !ok && otherCL != nil {
+		// header["content-length"] declares a length all the same: it
+		// goes out under the canonical key, checked like it.
+		h["Content-Length"] = otherCL
+	}
+	if vv, ok := h["Content-Length"]; ok {
+		// One valid length, or none: the Stream refuses a head whose
+		// lengths do not parse or disagree.
+		if n, err := strconv.ParseUint(firstValue(vv), 10, 63); err == nil {
 			rws.declaredLen = int64(n)
 			h["Content-Length"] = vv[:1]
 		} else {
 			delete(h, "Content-Length")
 		}
 	}
+}
+
+func firstValue(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 // writeHead sends a head through the Stream. Fields the Stream refuses
@@ -554,6 +580,9 @@ func validFields(h http.Header) http.Header {
 	for k, vv := range h {
 		if !validFieldName(lowerName(k)) {
 			continue
+		}
+		if isContentLengthKey(k) && declaredContentLength(h) < 0 {
+			continue // lengths that do not parse or disagree
 		}
 		for _, v := range vv {
 			if validResponseValue(v) {
