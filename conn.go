@@ -216,17 +216,25 @@ func (c *conn) serveH2() error {
 		return err
 	}
 	c.info.TLS, c.info.Opened = c.tls, time.Now()
-	if !bad {
+	// RFC 9113 section 9.2: TLS 1.2 or later, without the cipher suites
+	// of its block list, whoever made the listener.
+	insecure := tlsInadequate(c.tls)
+	if !bad && insecure == "" {
 		c.opened = true
 		if h := c.cfg.hooks.ConnOpened; h != nil {
 			h(&c.info)
 		}
 	}
 	c.startWriter()
-	if bad {
+	if bad || insecure != "" {
 		// RFC 9113 section 3.4: an invalid preface is a connection error
-		// of type PROTOCOL_ERROR; our SETTINGS still go first.
-		c.connFailed(connError{ErrCodeProtocol, "invalid_preface"})
+		// of type PROTOCOL_ERROR; section 9.2.1, inadequate TLS, one of
+		// type INADEQUATE_SECURITY. Our SETTINGS still go first.
+		ce := connError{ErrCodeProtocol, "invalid_preface"}
+		if !bad {
+			ce = connError{ErrCodeInadequateSecurity, insecure}
+		}
+		c.connFailed(ce)
 		c.drain()
 		c.teardown()
 		return nil

@@ -105,7 +105,6 @@ var (
 	// ErrHandlerReturned is the cause (context.Cause) of a stream's
 	// context once its handler has returned, and what Read returns then.
 	ErrHandlerReturned = errors.New("h2server: handler returned")
-	errHandlerDone     = ErrHandlerReturned // TODO: fold into ErrHandlerReturned once http.go follows
 
 	// errStalled is the cause of a stream reset because the client's
 	// flow-control windows kept it from sending for StallTimeout.

@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/textproto"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -550,16 +552,69 @@ func wellFormedRequest(fields []hpack.HeaderField) (bool, string) {
 		if hasScheme || hasPath || authority == "" {
 			return false, "CONNECT with :scheme or :path, or without :authority"
 		}
+	} else {
+		if scheme == "" || path == "" {
+			return false, "no :scheme or no :path"
+		}
+		if (scheme == "http" || scheme == "https") && path[0] != '/' && (path != "*" || method != "OPTIONS") {
+			return false, "http(s) :path neither absolute nor OPTIONS *"
+		}
+	}
+	var hosts []string
+	for _, f := range fields {
+		if f.Name == "host" {
+			hosts = append(hosts, f.Value)
+		}
+	}
+	if len(hosts) > 1 {
+		return false, "more than one host"
+	}
+	eff := authority
+	if len(hosts) == 1 {
+		if authority == "" {
+			eff = hosts[0]
+		} else if hosts[0] != authority {
+			return false, "host differs from :authority"
+		}
+	}
+	return authorityOK(eff, scheme, method == "CONNECT")
+}
+
+// authorityOK is RFC 3986 section 3.2 with RFC 9113 sections 8.3.1
+// and 8.5 and RFC 9110 section 4.2.1, by regular expression.
+func authorityOK(a, scheme string, connect bool) (bool, string) {
+	if a == "" {
 		return true, ""
 	}
-	if scheme == "" || path == "" {
-		return false, "no :scheme or no :path"
+	m := authorityRE.FindStringSubmatch(a)
+	if m == nil {
+		return false, "not an RFC 3986 authority"
 	}
-	if (scheme == "http" || scheme == "https") && path[0] != '/' && (path != "*" || method != "OPTIONS") {
-		return false, "http(s) :path neither absolute nor OPTIONS *"
+	host, port := m[2], m[3]
+	httpish := scheme == "http" || scheme == "https"
+	if strings.Contains(a, "@") && (connect || httpish) {
+		return false, "userinfo"
+	}
+	if strings.HasPrefix(host, "[") {
+		lit := host[1 : len(host)-1]
+		ip := net.ParseIP(lit)
+		if !ipFutureRE.MatchString(lit) && (ip == nil || ip.To4() != nil && !strings.Contains(lit, ":") || strings.Contains(lit, "%")) {
+			return false, "bad IP-literal"
+		}
+	}
+	if connect && (host == "" || len(port) < 2) {
+		return false, "CONNECT without host and port"
+	}
+	if !connect && httpish && host == "" {
+		return false, "empty host"
 	}
 	return true, ""
 }
+
+var (
+	authorityRE = regexp.MustCompile(`^(?:((?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*)@)?(\[[^\]]*\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?$`)
+	ipFutureRE  = regexp.MustCompile(`^[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+$`)
+)
 
 func wellFormedTrailers(fields []hpack.HeaderField) (bool, string) {
 	for _, f := range fields {

@@ -402,7 +402,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 				}
 			}
 		}
-	case err == errReadCanceled || err == errHandlerDone:
+	case err == errReadCanceled || err == ErrHandlerReturned:
 		err = http.ErrBodyReadAfterClose
 	}
 	return n, err

@@ -387,7 +387,7 @@ func TestShutdownContextExpires(t *testing.T) {
 	}
 	select {
 	case err := <-cause:
-		if err == nil || errors.Is(err, errHandlerDone) {
+		if err == nil || errors.Is(err, ErrHandlerReturned) {
 			t.Errorf("handler context ended with %v, want the connection's closing", err)
 		}
 	case <-time.After(testTimeout):

@@ -295,7 +295,7 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		return nil
 	}
 	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
-	fields, err := appendResponseFields(arr[:0], status, header)
+	fields, declared, err := appendResponseHead(arr[:0], status, header)
 	if err != nil {
 		putHeadArr(arr)
 		return err
@@ -308,12 +308,7 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	st.final = fields
 	st.sentFinal = true
 	st.status = int16(status)
-	st.declared = -1
-	if v := header.Get("Content-Length"); v != "" {
-		if n, ok := parseContentLength(v); ok {
-			st.declared = n
-		}
-	}
+	st.declared = declared // whatever the case of its key
 	st.noBody = st.req.Method == "HEAD" || status == http.StatusNoContent || status == http.StatusNotModified
 	return nil
 }
