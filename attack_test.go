@@ -649,39 +649,24 @@ func atkPaddingFlood(e *atkEnv) {
 // (100) streams of GET /1m with SETTINGS_INITIAL_WINDOW_SIZE 0 and never
 // send WINDOW_UPDATE: 6000 handlers block in Write, holding whatever the
 // server buffers for a stream it may not send on.
-func atkZeroWindowStall(e *atkEnv) {
-	e.wbuf = 4 << 10
-	blk := atkRequest("GET", "/1m", -1)
-	for range 60 {
-		if !e.running(nil) {
-			break
-		}
-		c := e.dial(true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-		if c == nil {
-			return
-		}
-		for id := uint32(1); id <= 199; id += 2 {
-			c.headers(id, true, true, blk)
-		}
-		c.flush()
-	}
-	for e.running(nil) {
-		e.sleep(50 * time.Millisecond)
-	}
-}
+func atkZeroWindowStall(e *atkEnv) { atkWindowStall(e, 0) }
 
 // atkConnWindowStall: as atkZeroWindowStall, but the streams get 16 MiB
 // windows and the connection none beyond its first 65,535 bytes: the
 // handlers block in Write, and what they buffer is bounded by the
 // connection's window (plus the writer's slack), not by 100 x 64 KiB.
-func atkConnWindowStall(e *atkEnv) {
+func atkConnWindowStall(e *atkEnv) { atkWindowStall(e, 16<<20) }
+
+// atkWindowStall opens 60 connections of 100 GET /1m streams each, with
+// SETTINGS_INITIAL_WINDOW_SIZE streamWindow and no WINDOW_UPDATE ever.
+func atkWindowStall(e *atkEnv, streamWindow uint32) {
 	e.wbuf = 4 << 10
 	blk := atkRequest("GET", "/1m", -1)
 	for range 60 {
 		if !e.running(nil) {
 			break
 		}
-		c := e.dial(true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16 << 20})
+		c := e.dial(true, http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow})
 		if c == nil {
 			return
 		}

@@ -373,7 +373,10 @@ func validURIChars(s string, extra byte) bool {
 }
 
 // uriRegNameByte holds RFC 3986's unreserved and sub-delims characters.
-var uriRegNameByte = func() (t [256]bool) {
+var uriRegNameByte = byteSet("-._~!$&'()*+,;=")
+
+// byteSet is a table of the ASCII letters and digits and the bytes of extra.
+func byteSet(extra string) (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -383,11 +386,11 @@ var uriRegNameByte = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "-._~!$&'()*+,;=" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -357,21 +357,7 @@ func plainPath(p string) bool {
 	return true
 }
 
-var plainPathByte = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~/$&+,:;=@" {
-		t[c] = true
-	}
-	return t
-}()
+var plainPathByte = byteSet("-._~/$&+,:;=@")
 
 // requestBody is the request's Body: it reads the Stream.
 type requestBody struct {
