@@ -217,6 +217,10 @@ var atkScale = func() time.Duration {
 	return 1
 }()
 
+// atkStackScale is how much larger goroutine stacks are in this build: 2
+// under the race detector.
+var atkStackScale = max(int64(atkScale/4), 1)
+
 // atkProbeP99 is the probe's latency bound.
 const atkProbeP99 = time.Second
 
@@ -335,7 +339,9 @@ func runAtkScenario(t *testing.T, sc atkScenario) {
 	e.mu.Lock()
 	reasons := atkTopReasons(e.reasons, 4)
 	e.mu.Unlock()
-	grown := mon.peakLive + mon.peakStack
+	// The race detector doubles every goroutine's stack: the cap is on
+	// what the server holds in a normal build.
+	grown := mon.peakLive + mon.peakStack/atkStackScale
 	line := fmt.Sprintf("%s: sent %d frames in %s over %d conn(s) | probe %d/%d ok (%.1f%%) p99 %s max %s dials %d | mem live heap+stacks %+.1f MiB (live %+.1f, stacks %+.1f; HeapInuse %+.1f, Sys-released %+.1f) peak goroutines %d%s | server sent: GOAWAY %s; RST %s; %s | server reasons: %s",
 		sc.name, e.frames.Load(), atkDur(attackTime), len(conns),
 		ps.ok, ps.n, pct, atkDur(ps.p99), atkDur(ps.max), ps.dials,

@@ -91,23 +91,39 @@ func (f *outflow) add(n int64) bool {
 // for StallTimeout, writer.stall).
 type sendCredit struct {
 	mu      sync.Mutex
-	avail   int64     // guarded by mu
-	waiters []*Stream // guarded by mu: Writes waiting for credit
+	avail   int64          // guarded by mu
+	waiters []creditWaiter // guarded by mu: Writes waiting for credit
+}
+
+// creditWaiter is a Write waiting for credit, and what the writer set
+// aside for it.
+type creditWaiter struct {
+	st    *Stream
+	grant int64
 }
 
 // sendCreditSlack is how far buffered response bodies may run ahead of the
-// connection window: four streams' worth of send buffer.
+// connection window: four streams' send buffers, so that RFC 9218's order
+// holds among the first few streams even when a small window is spent.
 const sendCreditSlack = 4 * sendBufferSize
 
-// take grants up to n bytes of credit to st, and notes st as a waiter when
-// there is none.
+// take grants up to n bytes of credit to st: what the writer set aside
+// for it, or what is free. With none, st waits its turn (give).
 func (sc *sendCredit) take(st *Stream, n int) int {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.avail <= 0 {
-		if !slices.Contains(sc.waiters, st) {
-			sc.waiters = append(sc.waiters, st)
+	if i := sc.find(st); i >= 0 {
+		grant := sc.waiters[i].grant
+		if grant == 0 {
+			return 0
 		}
+		g := min(int64(n), grant)
+		sc.avail += grant - g // what it does not need goes back
+		sc.waiters = slices.Delete(sc.waiters, i, i+1)
+		return int(g)
+	}
+	if sc.avail <= 0 {
+		sc.waiters = append(sc.waiters, creditWaiter{st: st})
 		return 0
 	}
 	g := min(int64(n), sc.avail)
@@ -115,19 +131,57 @@ func (sc *sendCredit) take(st *Stream, n int) int {
 	return int(g)
 }
 
-// give returns n bytes of credit and wakes the Writes waiting for it.
+func (sc *sendCredit) find(st *Stream) int {
+	return slices.IndexFunc(sc.waiters, func(w creditWaiter) bool { return w.st == st })
+}
+
+// give returns n bytes of credit and hands what is free to the waiting
+// Writes, most urgent first (RFC 9218), up to a send buffer each: when the
+// connection window is scarce, its next bytes go where the writer would
+// send them first. Writer only: it reads the waiters' priorities.
 func (sc *sendCredit) give(n int64) {
 	sc.mu.Lock()
 	sc.avail += n
-	var waiters []*Stream
-	if sc.avail > 0 {
-		waiters, sc.waiters = sc.waiters, nil
+	var woken []*Stream
+	if sc.avail > 0 && len(sc.waiters) > 0 {
+		// Stable: FIFO within an urgency.
+		slices.SortStableFunc(sc.waiters, func(a, b creditWaiter) int {
+			return int(a.st.out.prio.urgency) - int(b.st.out.prio.urgency)
+		})
+		for i := range sc.waiters {
+			w := &sc.waiters[i]
+			if w.grant > 0 {
+				continue
+			}
+			w.grant = min(sc.avail, sendBufferSize)
+			sc.avail -= w.grant
+			woken = append(woken, w.st)
+			if sc.avail == 0 {
+				break
+			}
+		}
 	}
 	sc.mu.Unlock()
-	for _, st := range waiters {
+	for _, st := range woken {
 		st.smu.Lock()
 		wake(st.swake)
 		st.smu.Unlock()
+	}
+}
+
+// forget drops st from the waiters once its send side is done, giving
+// back what was set aside for it. Writer only.
+func (sc *sendCredit) forget(st *Stream) {
+	sc.mu.Lock()
+	i := sc.find(st)
+	var grant int64
+	if i >= 0 {
+		grant = sc.waiters[i].grant
+		sc.waiters = slices.Delete(sc.waiters, i, i+1)
+	}
+	sc.mu.Unlock()
+	if grant > 0 {
+		sc.give(grant)
 	}
 }
 

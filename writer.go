@@ -579,12 +579,14 @@ func (w *writer) droppedLocked(st *Stream) bool {
 	if st.serr == nil {
 		return false
 	}
-	if n := st.sbuf.Len(); n > 0 {
-		w.c.credit.give(int64(n)) // bought by Write, never sent
-	}
+	unsent := st.sbuf.Len() // bought by Write, never to be sent
 	st.sbuf.reset()
 	st.queued = false
 	st.smu.Unlock()
+	w.c.credit.forget(st)
+	if unsent > 0 {
+		w.c.credit.give(int64(unsent))
+	}
 	return true
 }
 
@@ -596,6 +598,7 @@ func (w *writer) endedLocked(st *Stream) {
 	st.queued = false
 	rst, code := st.rstAfterEnd, st.rstCode
 	st.smu.Unlock()
+	w.c.credit.forget(st)
 	w.c.streamEnded(st)
 	if rst {
 		w.writeReset(&writeItem{kind: itemReset, st: st, id: st.id, code: code})
