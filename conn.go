@@ -180,13 +180,13 @@ func (c *conn) logger() *slog.Logger {
 
 // serve runs the connection on the calling goroutine, which becomes its
 // reader, and returns when the connection is closed.
-func (c *conn) serve() error { return c.serveTLS(false) }
+func (c *conn) serve() error { return c.serveAccepted(false) }
 
-// serveTLS does the TLS handshake, if any, then serves HTTP/2. With fresh
+// serveAccepted does the TLS handshake, if any, then serves HTTP/2. With fresh
 // set (connections from Serve), the rest runs on a new goroutine: the
 // handshake grows its goroutine's stack to tens of kilobytes, which the
 // long-lived reader would otherwise keep for the connection's life.
-func (c *conn) serveTLS(fresh bool) error {
+func (c *conn) serveAccepted(fresh bool) error {
 	c.rd.fromServe = fresh
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
@@ -443,9 +443,9 @@ func (c *conn) teardown() {
 	c.mu.Unlock()
 	for _, st := range streams {
 		st.fail(cause)
-		st.smu.Lock()
-		st.sbuf.reset() // the writer is gone: nobody else touches sbuf
-		st.smu.Unlock()
+		st.send.mu.Lock()
+		st.send.buf.reset() // the writer is gone: nobody else touches sbuf
+		st.send.mu.Unlock()
 		st.release()
 	}
 	for _, st := range pending {
@@ -656,9 +656,9 @@ func (c *conn) streamReset(st *Stream) bool {
 	if ok {
 		// Frames the client sent before our RST_STREAM reaches it are
 		// still on their way: up to the window it had (reset.go).
-		st.rmu.Lock()
-		credit := st.rflow.avail
-		st.rmu.Unlock()
+		st.recv.mu.Lock()
+		credit := st.recv.flow.avail
+		st.recv.mu.Unlock()
 		c.resets.add(st.id, credit, c.cfg.maxResetStreams())
 	}
 	c.mu.Unlock()

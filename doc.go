@@ -29,7 +29,8 @@
 // the connection's next stream (at most 16 wait), then exits.
 //
 // The three meet at explicit hand-offs: the writer's queue, each stream's
-// receive half (guarded by its rmu) and send half (its smu), the
+// receive half (recvHalf, under its own mutex) and send half (sendHalf,
+// likewise), the
 // connection's send credit, and the connection's mutex, which guards the
 // stream table, stream states, the record of streams we reset, and the
 // connection's life (connLife: going away, failed, closed, and its

@@ -163,9 +163,9 @@ func (sc *sendCredit) give(n int64) {
 	}
 	sc.mu.Unlock()
 	for _, st := range woken {
-		st.smu.Lock()
-		wake(st.swake)
-		st.smu.Unlock()
+		st.send.mu.Lock()
+		wake(st.send.wake)
+		st.send.mu.Unlock()
 	}
 }
 

@@ -260,9 +260,9 @@ func (a *httpHandler) newRequest(st *Stream, rws *responseState) (*http.Request,
 	}
 	r.Header = h
 
-	st.rmu.Lock()
-	endStream := st.rerr == io.EOF && st.recvd == 0 && st.rbuf.Len() == 0 && st.trailers == nil
-	st.rmu.Unlock()
+	st.recv.mu.Lock()
+	endStream := st.recv.err == io.EOF && st.recv.n == 0 && st.recv.buf.Len() == 0 && st.recv.trailers == nil
+	st.recv.mu.Unlock()
 	if endStream {
 		// HEADERS carried END_STREAM: there is no body at all.
 		r.ContentLength = 0

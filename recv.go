@@ -100,9 +100,9 @@ func (c *conn) onSettingsAck() {
 	c.rd.settingsAcked = true
 	delta := c.cfg.initialStreamWindow - defaultWindow
 	for _, st := range open {
-		st.rmu.Lock()
-		st.rflow.avail += delta
-		st.rmu.Unlock()
+		st.recv.mu.Lock()
+		st.recv.flow.avail += delta
+		st.recv.mu.Unlock()
 	}
 }
 
@@ -175,7 +175,7 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	// RST_STREAM arrive together, before the handler could do anything.
 	// Cancelling a call that ran (gRPC's deadline, a user navigating
 	// away) moves the application forward and costs nothing.
-	if st.openedFill == c.rd.br.fills || c.queued(st) {
+	if st.recv.openedFill == c.rd.br.fills || c.queued(st) {
 		return c.glitch("client_reset")
 	}
 	return nil
@@ -295,25 +295,25 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 	if !canRecv {
 		return nil, c.streamFailed(streamError{id, ErrCodeStreamClosed, "data_after_end_stream"})
 	}
-	st.rmu.Lock()
-	if !st.rflow.take(n) {
-		st.rmu.Unlock()
+	st.recv.mu.Lock()
+	if !st.recv.flow.take(n) {
+		st.recv.mu.Unlock()
 		return nil, c.streamFailed(streamError{id, ErrCodeFlowControl, "stream_window_exceeded"})
 	}
-	st.recvd += int64(dataLen)
+	st.recv.n += int64(dataLen)
 	cl := st.req.ContentLength
-	overrun := cl >= 0 && st.recvd > cl
-	short := end && cl >= 0 && st.recvd != cl
+	overrun := cl >= 0 && st.recv.n > cl
+	short := end && cl >= 0 && st.recv.n != cl
 	// Padding goes back to the peer now. DATA nobody will read (after
 	// CancelRead, or once the stream failed) does not: the client's
 	// window runs out, and the reset that follows the response tells it
 	// to stop; crediting it would invite a body we only throw away.
 	give := int(n) - dataLen
 	var incr uint32
-	if give > 0 && st.rerr == nil {
-		incr = st.rflow.give(give, c.streamUpdateThreshold)
+	if give > 0 && st.recv.err == nil {
+		incr = st.recv.flow.give(give, c.streamUpdateThreshold)
 	}
-	st.rmu.Unlock()
+	st.recv.mu.Unlock()
 	if incr > 0 {
 		c.wq.push(writeItem{kind: itemWindowUpdate, id: id, n: incr})
 	}
@@ -455,9 +455,9 @@ func (c *conn) onTrailers(hdr *headerBlock) error {
 	if reason != "" {
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, reason})
 	}
-	st.rmu.Lock()
-	cl, recvd := st.req.ContentLength, st.recvd
-	st.rmu.Unlock()
+	st.recv.mu.Lock()
+	cl, recvd := st.req.ContentLength, st.recv.n
+	st.recv.mu.Unlock()
 	if cl >= 0 && cl != recvd {
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "content_length_mismatch"})
 	}
@@ -544,7 +544,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		id:    id,
 		req:   req,
 		state: stateOpen,
-		rflow: inflow{avail: c.recvWindowStart()},
+		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}},
 	}
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {
@@ -553,15 +553,15 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 	} else {
 		st.req.Fields = append([]hpack.HeaderField(nil), req.Fields...)
 	}
-	st.openedFill = c.rd.br.fills
+	st.recv.openedFill = c.rd.br.fills
 	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: requestPriority(st.req.Fields)}
 	st.window.Store(int32(c.rd.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
-		st.rare = &streamRare{started: time.Since(processStart)}
+		st.extras = &streamExtras{started: time.Since(processStart)}
 	}
 	if endStream {
-		st.rerr = io.EOF
+		st.recv.err = io.EOF
 		st.state = stateHalfClosedRemote
 	}
 	c.mu.Lock()

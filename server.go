@@ -317,7 +317,7 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go c.serveTLS(true)
+		go c.serveAccepted(true)
 	}
 }
 

@@ -1038,7 +1038,7 @@ func TestServerWriteQuotaFollowsWindow(t *testing.T) {
 			done <- n
 		}()
 		synctest.Wait()
-		if n := c.st.sbuf.Len(); n > 100 {
+		if n := c.st.send.buf.Len(); n > 100 {
 			t.Fatalf("stream buffers %d bytes with a 100-byte window", n)
 		}
 		tst.wantHeaders(1, false)
@@ -1268,6 +1268,6 @@ var _ = hpack.HeaderField{}
 func TestStreamSize(t *testing.T) {
 	const mallocHeader = 8
 	if n := unsafe.Sizeof(Stream{}) + mallocHeader; n > 576 {
-		t.Errorf("a Stream takes %d bytes, over the 576-byte size class; move rarely used fields behind Stream.rare", n)
+		t.Errorf("a Stream takes %d bytes, over the 576-byte size class; move rarely used fields behind Stream.extras", n)
 	}
 }

@@ -51,53 +51,20 @@ type Stream struct {
 	reject int16       // immutable: answer with this status instead of running the handler
 	req    Request
 
-	// What few streams use is made on first use (guarded by smu): the
+	// What few streams use is made on first use (guarded by send.mu): the
 	// context (most handlers of small requests never ask for it, and it
 	// costs two allocations), informational heads, trailers.
-	rare *streamRare
+	extras *streamExtras
 	// dl holds the Read and Write deadlines, made by the first
-	// Set*Deadline with both rmu and smu held: either lock guards
-	// reading the pointer; dl.r is guarded by rmu, dl.w by smu.
+	// Set*Deadline with both recv.mu and send.mu held: either lock guards
+	// reading the pointer; dl.r is guarded by recv.mu, dl.w by send.mu.
 	dl *streamDeadlines
 
-	// The receive side: the reader appends, the handler consumes.
-	rmu      sync.Mutex
-	rbuf     dataBuffer    // guarded by rmu
-	rflow    inflow        // guarded by rmu: our window for this stream
-	rerr     error         // guarded by rmu: io.EOF after END_STREAM, or why reading stopped
-	trailers http.Header   // guarded by rmu; set before rerr becomes io.EOF
-	recvd    int64         // guarded by rmu: DATA payload bytes received
-	rwake    chan struct{} // guarded by rmu; made when first needed; one slot: data or an error arrived, or the deadline passed
-	rdst     []byte        // guarded by rmu: the buffer of a Read waiting for data
-	rgot     int32         // guarded by rmu: bytes the reader copied into rdst
-
-	// The send side: the handler fills, the writer drains.
-	smu  sync.Mutex
-	sbuf dataBuffer // guarded by smu; only the writer consumes or resets it
-	// Header blocks not yet written, guarded by smu: informational heads
-	// (in rare) go before the final head. headArr is the
-	// pooled array behind a final head made by WriteHeaders; the writer
-	// returns it once the head is encoded.
-	final       []hpack.HeaderField
-	headArr     *[headArrLen]hpack.HeaderField
-	serr        error         // guarded by smu: why writes fail (reset, connection gone)
-	declared    int64         // guarded by smu: the response's content-length, -1 if none
-	written     int64         // guarded by smu: body bytes accepted by Write
-	swake       chan struct{} // guarded by smu; made when first needed; one slot: the writer drained data, window opened, or the stream failed
-	rstCode     ErrCode       // guarded by smu: the code for rstAfterEnd
-	status      int16         // guarded by smu: the final status produced
-	sentFinal   bool          // guarded by smu: the final response head was produced
-	sendEnd     bool          // guarded by smu: the handler ended the send side
-	ended       bool          // guarded by smu: the writer wrote END_STREAM
-	queued      bool          // guarded by smu: the writer holds or will receive this stream
-	rstAfterEnd bool          // guarded by smu: reset once END_STREAM is out (unread request body)
-	noBody      bool          // guarded by smu: HEAD, 204 or 304: no body may follow
-	waitWindow  bool          // guarded by smu: Write waits for the stream window with nothing buffered
-	returned    bool          // guarded by smu: the handler returned before the stream failed (causeLocked)
-	openedFill  uint16        // the reader's: connReader.fills when the stream opened
+	recv recvHalf // the request body: the reader appends, the handler consumes
+	send sendHalf // the response: the handler fills, the writer drains
 
 	// window mirrors out.window for Write's quota; the writer stores it
-	// and wakes swake when it grows.
+	// and wakes send.wake when it grows.
 	window atomic.Int32
 
 	// refs counts what keeps the stream alive: its place in the table and
@@ -116,33 +83,78 @@ type Stream struct {
 	out outStream
 }
 
-// streamRare is the part of a Stream that few streams use.
-type streamRare struct {
+// recvHalf is a Stream's receive side, guarded by its mu: the reader
+// appends DATA, the handler's Read consumes it.
+type recvHalf struct {
+	mu       sync.Mutex
+	buf      dataBuffer
+	flow     inflow        // our window for this stream
+	err      error         // io.EOF after END_STREAM, or why reading stopped
+	trailers http.Header   // set before err becomes io.EOF
+	n        int64         // DATA payload bytes received
+	wake     chan struct{} // made when first needed; one slot: data or an error arrived, or the deadline passed
+	dst      []byte        // the buffer of a Read waiting for data
+	got      int32         // bytes the reader copied into dst
+	// openedFill is the reader's own (no lock): connReader.fills when
+	// the stream opened. Here, it fills what would be padding.
+	openedFill uint16
+}
+
+// sendHalf is a Stream's send side, guarded by its mu: the handler's
+// WriteHeaders, Write and Close fill it, the writer drains it (buf is
+// consumed or reset by the writer alone).
+type sendHalf struct {
+	mu  sync.Mutex
+	buf dataBuffer
+	// Header blocks not yet written: informational heads (in extras) go
+	// before the final head. headArr is the pooled array behind a final
+	// head made by WriteHeaders; the writer returns it once the head is
+	// encoded.
+	final       []hpack.HeaderField
+	headArr     *[headArrLen]hpack.HeaderField
+	err         error         // why writes fail (reset, connection gone)
+	declared    int64         // the response's content-length, -1 if none
+	written     int64         // body bytes accepted by Write
+	wake        chan struct{} // made when first needed; one slot: the writer drained data, window opened, or the stream failed
+	rstCode     ErrCode       // the code for rstAfterEnd
+	status      int16         // the final status produced
+	sentFinal   bool          // the final response head was produced
+	closed      bool          // the handler ended the send side
+	ended       bool          // the writer wrote END_STREAM
+	queued      bool          // the writer holds or will receive this stream
+	rstAfterEnd bool          // reset once END_STREAM is out (unread request body)
+	noBody      bool          // HEAD, 204 or 304: no body may follow
+	waitWindow  bool          // Write waits for a window with nothing buffered
+	returned    bool          // the handler returned before the stream failed (causeLocked)
+}
+
+// streamExtras is the part of a Stream that few streams use.
+type streamExtras struct {
 	ctx         context.Context
 	cancel      context.CancelCauseFunc
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
 	trailersOut []hpack.HeaderField   // response trailers not yet written
-	// Kept only when hooks want them, rare then made before the stream
+	// Kept only when hooks want them, extras then made before the stream
 	// is shared: when the stream opened (since processStart), and the
 	// response body bytes written (the writer's).
 	started time.Duration
 	sent    atomic.Int64
 }
 
-// rareLocked returns st.rare, making it.
-func (st *Stream) rareLocked() *streamRare {
-	if st.rare == nil {
-		st.rare = new(streamRare)
+// extrasLocked returns st.extras, making it.
+func (st *Stream) extrasLocked() *streamExtras {
+	if st.extras == nil {
+		st.extras = new(streamExtras)
 	}
-	return st.rare
+	return st.extras
 }
 
 // trailersOutLocked returns the response trailers waiting for the writer.
 func (st *Stream) trailersOutLocked() []hpack.HeaderField {
-	if st.rare == nil {
+	if st.extras == nil {
 		return nil
 	}
-	return st.rare.trailersOut
+	return st.extras.trailersOut
 }
 
 // ID returns the stream identifier.
@@ -155,9 +167,9 @@ func (st *Stream) Request() *Request { return &st.req }
 // side, when the connection is lost or excludes the stream with GOAWAY,
 // and when the handler returns. context.Cause tells which.
 func (st *Stream) Context() context.Context {
-	st.smu.Lock()
-	defer st.smu.Unlock()
-	r := st.rareLocked()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
+	r := st.extrasLocked()
 	if r.ctx == nil {
 		r.ctx, r.cancel = context.WithCancelCause(st.c.ctx)
 		if cause := st.causeLocked(); cause != nil {
@@ -168,43 +180,43 @@ func (st *Stream) Context() context.Context {
 }
 
 // causeLocked is why the stream's context ends, nil while it lives: the
-// first of its failure (serr) and its handler's return.
+// first of its failure (send.err) and its handler's return.
 func (st *Stream) causeLocked() error {
-	if st.returned {
+	if st.send.returned {
 		return ErrHandlerReturned
 	}
-	return st.serr
+	return st.send.err
 }
 
 // cancelLocked cancels the context made so far, if any; the cause
 // (causeLocked) was recorded by the caller.
 func (st *Stream) cancelLocked() {
-	if st.rare != nil && st.rare.cancel != nil {
-		st.rare.cancel(st.causeLocked())
+	if st.extras != nil && st.extras.cancel != nil {
+		st.extras.cancel(st.causeLocked())
 	}
 }
 
 // done reports whether the stream failed or its handler finished.
 func (st *Stream) done() bool {
-	st.smu.Lock()
-	defer st.smu.Unlock()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
 	return st.causeLocked() != nil
 }
 
 // rwaitLocked returns the receive side's wake-up channel, making it.
 func (st *Stream) rwaitLocked() chan struct{} {
-	if st.rwake == nil {
-		st.rwake = make(chan struct{}, 1)
+	if st.recv.wake == nil {
+		st.recv.wake = make(chan struct{}, 1)
 	}
-	return st.rwake
+	return st.recv.wake
 }
 
 // swaitLocked returns the send side's wake-up channel, making it.
 func (st *Stream) swaitLocked() chan struct{} {
-	if st.swake == nil {
-		st.swake = make(chan struct{}, 1)
+	if st.send.wake == nil {
+		st.send.wake = make(chan struct{}, 1)
 	}
-	return st.swake
+	return st.send.wake
 }
 
 // Read reads the request body. It returns io.EOF once the client ended
@@ -224,48 +236,48 @@ func (st *Stream) Read(p []byte) (int, error) {
 
 // tryRead reads what has arrived, or returns the channel to wait on.
 func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
-	st.rmu.Lock()
-	st.rdst = nil
-	if n := int(st.rgot); n > 0 || st.rbuf.Len() > 0 {
+	st.recv.mu.Lock()
+	st.recv.dst = nil
+	if n := int(st.recv.got); n > 0 || st.recv.buf.Len() > 0 {
 		if n > 0 {
-			st.rgot = 0 // the reader copied straight into p
+			st.recv.got = 0 // the reader copied straight into p
 		} else {
-			n = st.rbuf.Read(p)
+			n = st.recv.buf.Read(p)
 		}
 		var incr uint32
-		if st.rerr == nil {
-			incr = st.rflow.give(n, st.c.streamUpdateThreshold)
+		if st.recv.err == nil {
+			incr = st.recv.flow.give(n, st.c.streamUpdateThreshold)
 		}
-		st.rmu.Unlock()
+		st.recv.mu.Unlock()
 		if incr > 0 {
 			st.c.wq.push(writeItem{kind: itemWindowUpdate, id: st.id, n: incr})
 		}
 		return n, nil, nil
 	}
-	err := st.rerr
+	err := st.recv.err
 	if err == nil && len(p) == 0 {
-		st.rmu.Unlock()
+		st.recv.mu.Unlock()
 		return 0, nil, nil
 	}
 	if err == nil && st.dl != nil && st.dl.r.expired() {
 		err = os.ErrDeadlineExceeded
 	}
 	if err != nil {
-		st.rmu.Unlock()
+		st.recv.mu.Unlock()
 		return 0, nil, err
 	}
 	ch := st.rwaitLocked()
-	st.rdst = p // let the reader copy the next DATA straight in
-	st.rmu.Unlock()
+	st.recv.dst = p // let the reader copy the next DATA straight in
+	st.recv.mu.Unlock()
 	return 0, ch, nil
 }
 
 // Trailers returns the request trailers, once Read has returned io.EOF;
 // nil if the client sent none.
 func (st *Stream) Trailers() http.Header {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
-	return st.trailers
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
+	return st.recv.trailers
 }
 
 // WriteHeaders sends a response head. Informational (1xx) heads may be
@@ -276,12 +288,12 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	if status < 100 || status > 999 || status == http.StatusSwitchingProtocols {
 		return fmt.Errorf("h2server: invalid response status %d", status)
 	}
-	st.smu.Lock()
-	defer st.smu.Unlock()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
 	if err := st.sendErrLocked(); err != nil {
 		return err
 	}
-	if st.sentFinal {
+	if st.send.sentFinal {
 		return errors.New("h2server: WriteHeaders called after the final response head")
 	}
 	if status < 200 {
@@ -289,7 +301,7 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		if err != nil {
 			return err
 		}
-		r := st.rareLocked()
+		r := st.extrasLocked()
 		r.infoHeads = append(r.infoHeads, fields)
 		st.notifyLocked()
 		return nil
@@ -301,24 +313,24 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		return err
 	}
 	if cap(fields) == headArrLen {
-		st.headArr = arr
+		st.send.headArr = arr
 	} else {
 		putHeadArr(arr) // the fields outgrew it
 	}
-	st.final = fields
-	st.sentFinal = true
-	st.status = int16(status)
-	st.declared = declared // whatever the case of its key
-	st.noBody = st.req.Method == "HEAD" || status == http.StatusNoContent || status == http.StatusNotModified
+	st.send.final = fields
+	st.send.sentFinal = true
+	st.send.status = int16(status)
+	st.send.declared = declared // whatever the case of its key
+	st.send.noBody = st.req.Method == "HEAD" || status == http.StatusNoContent || status == http.StatusNotModified
 	return nil
 }
 
 // sendErrLocked reports why the send side cannot take more.
 func (st *Stream) sendErrLocked() error {
-	if st.serr != nil {
-		return st.serr
+	if st.send.err != nil {
+		return st.send.err
 	}
-	if st.sendEnd {
+	if st.send.closed {
 		return errSendClosed
 	}
 	return nil
@@ -340,18 +352,18 @@ func putHeadArr(arr *[headArrLen]hpack.HeaderField) {
 
 // hasHeadsLocked reports whether header blocks wait for the writer.
 func (st *Stream) hasHeadsLocked() bool {
-	return st.final != nil || st.rare != nil && len(st.rare.infoHeads) > 0
+	return st.send.final != nil || st.extras != nil && len(st.extras.infoHeads) > 0
 }
 
 // ensureHeadLocked supplies the default 200 head when the handler writes
 // or ends the response without one.
 func (st *Stream) ensureHeadLocked() {
-	if !st.sentFinal {
-		st.sentFinal = true
-		st.status = 200
-		st.declared = -1
-		st.noBody = st.req.Method == "HEAD"
-		st.final = status200
+	if !st.send.sentFinal {
+		st.send.sentFinal = true
+		st.send.status = 200
+		st.send.declared = -1
+		st.send.noBody = st.req.Method == "HEAD"
+		st.send.final = status200
 	}
 }
 
@@ -364,79 +376,79 @@ func (st *Stream) ensureHeadLocked() {
 // waits for a closed window longer than the Server's StallTimeout resets
 // the stream.
 func (st *Stream) Write(p []byte) (int, error) {
-	st.smu.Lock()
+	st.send.mu.Lock()
 	if err := st.sendErrLocked(); err != nil {
-		st.smu.Unlock()
+		st.send.mu.Unlock()
 		return 0, err
 	}
 	st.ensureHeadLocked()
-	if st.noBody {
-		st.smu.Unlock()
+	if st.send.noBody {
+		st.send.mu.Unlock()
 		if st.req.Method == "HEAD" {
 			return len(p), nil // RFC 9110 section 9.3.2: no content; net/http eats it too
 		}
 		return 0, ErrBodyNotAllowed
 	}
-	if st.declared >= 0 && st.written+int64(len(p)) > st.declared {
-		st.smu.Unlock()
+	if st.send.declared >= 0 && st.send.written+int64(len(p)) > st.send.declared {
+		st.send.mu.Unlock()
 		return 0, ErrContentLength
 	}
-	st.written += int64(len(p))
+	st.send.written += int64(len(p))
 	total := 0
 	for len(p) > 0 {
 		if err := st.sendErrLocked(); err != nil {
-			st.smu.Unlock()
+			st.send.mu.Unlock()
 			return total, err
 		}
 		window := int(st.window.Load())
-		space := min(window, sendBufferSize) - st.sbuf.Len()
+		space := min(window, sendBufferSize) - st.send.buf.Len()
 		if space > 0 {
 			// Credit for the connection window (sendCredit).
 			space = st.c.credit.take(st, min(space, len(p)))
 		}
 		if space > 0 {
-			if st.waitWindow {
+			if st.send.waitWindow {
 				// The writer saw us stall; show it we moved on.
-				st.waitWindow = false
+				st.send.waitWindow = false
 				st.notifyLocked()
 			}
-			st.sbuf.Write(p[:space])
+			st.send.buf.Write(p[:space])
 			p = p[space:]
 			total += space
 			continue
 		}
 		if st.dl != nil && st.dl.w.expired() {
-			st.smu.Unlock()
+			st.send.mu.Unlock()
 			return total, os.ErrDeadlineExceeded
 		}
 		// Wait for the writer to drain the buffer or for the window to
 		// open. The writer resets a stream that cannot send for
 		// StallTimeout (writer.stall), which wakes us with the error.
-		st.waitWindow = st.sbuf.Len() == 0
-		if st.hasHeadsLocked() || st.sbuf.Len() > 0 || st.waitWindow {
+		st.send.waitWindow = st.send.buf.Len() == 0
+		if st.hasHeadsLocked() || st.send.buf.Len() > 0 || st.send.waitWindow {
 			st.notifyLocked()
 		}
 		ch := st.swaitLocked()
-		st.smu.Unlock()
+		st.send.mu.Unlock()
 		<-ch
-		st.smu.Lock()
+		st.send.mu.Lock()
 	}
-	if st.sbuf.Len() >= writeThreshold {
+	if st.send.buf.Len() >= writeThreshold {
 		st.notifyLocked()
 	}
-	st.smu.Unlock()
+	st.send.mu.Unlock()
 	return total, nil
 }
 
 // Flush hands the response head and buffered body to the connection's
 // writer now, rather than when a frame's worth has accumulated.
 func (st *Stream) Flush() error {
-	st.smu.Lock()
-	defer st.smu.Unlock()
-	if st.serr != nil {
-		return st.serr
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
+	if st.send.err != nil {
+		return st.send.err
 	}
-	if st.hasHeadsLocked() || st.sbuf.Len() > 0 {
+	if st.hasHeadsLocked() || st.send.buf.Len() > 0 {
 		st.notifyLocked()
 	}
 	return nil
@@ -449,9 +461,9 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 	if err != nil {
 		return err
 	}
-	st.smu.Lock()
+	st.send.mu.Lock()
 	if err := st.sendErrLocked(); err != nil {
-		st.smu.Unlock()
+		st.send.mu.Unlock()
 		return err
 	}
 	if len(fields) == 0 {
@@ -464,31 +476,31 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 // Only the send side closes: the request body can still be read. Close
 // after the response ended is a no-op.
 func (st *Stream) Close() error {
-	st.smu.Lock()
-	if st.serr != nil || st.sendEnd {
-		err := st.serr
-		st.smu.Unlock()
+	st.send.mu.Lock()
+	if st.send.err != nil || st.send.closed {
+		err := st.send.err
+		st.send.mu.Unlock()
 		return err
 	}
 	return st.endLocked(nil)
 }
 
-// endLocked ends the send side, with trailers if any, and releases smu.
+// endLocked ends the send side, with trailers if any, and releases send.mu.
 // A response shorter than the content-length it declared cannot end
 // well: it is reset with INTERNAL_ERROR instead (RFC 9113 section 8.1.1).
 func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
 	st.ensureHeadLocked()
-	if st.declared >= 0 && st.written < st.declared && !st.noBody {
-		st.smu.Unlock()
+	if st.send.declared >= 0 && st.send.written < st.send.declared && !st.send.noBody {
+		st.send.mu.Unlock()
 		st.Reset(ErrCodeInternal)
 		return ErrContentLength
 	}
 	if trailers != nil {
-		st.rareLocked().trailersOut = trailers
+		st.extrasLocked().trailersOut = trailers
 	}
-	st.sendEnd = true
+	st.send.closed = true
 	st.notifyLocked()
-	st.smu.Unlock()
+	st.send.mu.Unlock()
 	return nil
 }
 
@@ -498,8 +510,8 @@ func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
 // complete the stream is reset with code (RFC 9113 section 8.1 suggests
 // ErrCodeNo for a complete response).
 func (st *Stream) CancelRead(code ErrCode) {
-	st.smu.Lock()
-	defer st.smu.Unlock()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
 	if !st.stopReading(errReadCanceled) {
 		return
 	}
@@ -509,29 +521,29 @@ func (st *Stream) CancelRead(code ErrCode) {
 // stopReading ends the receive side locally; it reports false when the
 // client had already finished or the stream failed.
 func (st *Stream) stopReading(why error) bool {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
-	if st.rerr != nil {
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
+	if st.recv.err != nil {
 		return false
 	}
-	st.rerr = why
-	st.rbuf.reset()
-	st.rdst, st.rgot = nil, 0
-	wake(st.rwake)
+	st.recv.err = why
+	st.recv.buf.reset()
+	st.recv.dst, st.recv.got = nil, 0
+	wake(st.recv.wake)
 	return true
 }
 
 // resetAfterEndLocked arranges RST_STREAM code once END_STREAM is written,
 // or at once if it already was.
 func (st *Stream) resetAfterEndLocked(code ErrCode) {
-	if st.serr != nil {
+	if st.send.err != nil {
 		return
 	}
-	if st.ended {
+	if st.send.ended {
 		st.c.wq.push(writeItem{kind: itemReset, st: st, id: st.id, code: code})
 		return
 	}
-	st.rstAfterEnd, st.rstCode = true, code
+	st.send.rstAfterEnd, st.send.rstCode = true, code
 	st.notifyLocked()
 }
 
@@ -549,30 +561,30 @@ func (st *Stream) Reset(code ErrCode) {
 // reports false if the stream had already failed. The writer is told so
 // that it drops the buffered response body.
 func (st *Stream) fail(err error) bool {
-	st.smu.Lock()
-	if st.serr != nil {
-		st.smu.Unlock()
+	st.send.mu.Lock()
+	if st.send.err != nil {
+		st.send.mu.Unlock()
 		return false
 	}
-	st.serr = err
-	st.final = nil
-	if st.rare != nil {
-		st.rare.infoHeads, st.rare.trailersOut = nil, nil
+	st.send.err = err
+	st.send.final = nil
+	if st.extras != nil {
+		st.extras.infoHeads, st.extras.trailersOut = nil, nil
 	}
-	if st.headArr != nil { // the writer did not take the head
-		putHeadArr(st.headArr)
-		st.headArr = nil
+	if st.send.headArr != nil { // the writer did not take the head
+		putHeadArr(st.send.headArr)
+		st.send.headArr = nil
 	}
-	wake(st.swake)
+	wake(st.send.wake)
 	st.notifyLocked()
-	st.rmu.Lock()
-	st.rerr = err
-	st.rbuf.reset()
-	st.rdst, st.rgot = nil, 0
-	wake(st.rwake)
-	st.rmu.Unlock()
+	st.recv.mu.Lock()
+	st.recv.err = err
+	st.recv.buf.reset()
+	st.recv.dst, st.recv.got = nil, 0
+	wake(st.recv.wake)
+	st.recv.mu.Unlock()
 	st.cancelLocked()
-	st.smu.Unlock()
+	st.send.mu.Unlock()
 	return true
 }
 
@@ -580,8 +592,8 @@ func (st *Stream) fail(err error) bool {
 // os.ErrDeadlineExceeded. A zero time means no deadline.
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	dl := st.deadlines()
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
 	dl.r.set(t, st.rwaitLocked())
 	return nil
 }
@@ -590,16 +602,16 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 // gives up with os.ErrDeadlineExceeded. A zero time means no deadline.
 func (st *Stream) SetWriteDeadline(t time.Time) error {
 	dl := st.deadlines()
-	st.smu.Lock()
-	defer st.smu.Unlock()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
 	dl.w.set(t, st.swaitLocked())
 	return nil
 }
 
 // notifyLocked hands the stream to the writer unless it already has it.
 func (st *Stream) notifyLocked() {
-	if !st.queued {
-		st.queued = true
+	if !st.send.queued {
+		st.send.queued = true
 		st.c.wq.push(writeItem{kind: itemStream, st: st})
 	}
 }
@@ -608,31 +620,31 @@ func (st *Stream) notifyLocked() {
 // left open, stops reading a body nobody will read (RST_STREAM NO_ERROR
 // after the response, RFC 9113 section 8.1), and cancels the context.
 func (st *Stream) finish() {
-	st.smu.Lock()
-	if st.serr == nil && !st.sendEnd {
+	st.send.mu.Lock()
+	if st.send.err == nil && !st.send.closed {
 		st.endLocked(nil)
-		st.smu.Lock()
+		st.send.mu.Lock()
 	}
-	if st.serr == nil && st.stopReading(ErrHandlerReturned) {
+	if st.send.err == nil && st.stopReading(ErrHandlerReturned) {
 		st.resetAfterEndLocked(ErrCodeNo)
 	}
-	if st.serr == nil {
-		st.returned = true
+	if st.send.err == nil {
+		st.send.returned = true
 	}
 	st.cancelLocked()
-	st.smu.Unlock()
-	st.rmu.Lock()
-	st.rbuf.reset() // a body the handler left unread
+	st.send.mu.Unlock()
+	st.recv.mu.Lock()
+	st.recv.buf.reset() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.
 	if st.dl != nil {
 		st.dl.r.set(time.Time{}, nil)
 	}
-	st.rmu.Unlock()
-	st.smu.Lock()
+	st.recv.mu.Unlock()
+	st.send.mu.Lock()
 	if st.dl != nil {
 		st.dl.w.set(time.Time{}, nil)
 	}
-	st.smu.Unlock()
+	st.send.mu.Unlock()
 }
 
 // release drops one of the stream's two references (its table entry, its
@@ -643,55 +655,55 @@ func (st *Stream) release() {
 	}
 	if h := st.c.cfg.hooks.StreamEnded; h != nil {
 		info := st.info()
-		st.smu.Lock()
-		info.Status, info.Err = int(st.status), st.serr
-		st.smu.Unlock()
-		st.rmu.Lock()
-		info.BytesIn = st.recvd
-		st.rmu.Unlock()
-		info.BytesOut = st.rare.sent.Load()
-		info.Duration = time.Since(processStart) - st.rare.started
+		st.send.mu.Lock()
+		info.Status, info.Err = int(st.send.status), st.send.err
+		st.send.mu.Unlock()
+		st.recv.mu.Lock()
+		info.BytesIn = st.recv.n
+		st.recv.mu.Unlock()
+		info.BytesOut = st.extras.sent.Load()
+		info.Duration = time.Since(processStart) - st.extras.started
 		h(info)
 	}
 }
 
 // info describes the stream to the hooks; only called when hooks are set,
-// so st.rare was made before the stream was shared.
+// so st.extras was made before the stream was shared.
 func (st *Stream) info() *StreamInfo {
-	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: processStart.Add(st.rare.started)}
+	return &StreamInfo{Conn: &st.c.info, StreamID: st.id, Request: &st.req, Started: processStart.Add(st.extras.started)}
 }
 
 // appendData adds request body bytes from the reader, which checked flow
 // control; once reading stopped they are dropped.
 func (st *Stream) appendData(p []byte) {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
-	if st.rerr == nil {
-		if st.rdst != nil && st.rgot == 0 && st.rbuf.Len() == 0 {
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
+	if st.recv.err == nil {
+		if st.recv.dst != nil && st.recv.got == 0 && st.recv.buf.Len() == 0 {
 			// A Read is waiting: one copy, into its buffer, while the
 			// bytes are still in cache.
-			st.rgot = int32(copy(st.rdst, p))
-			st.rdst = nil
-			p = p[int(st.rgot):]
+			st.recv.got = int32(copy(st.recv.dst, p))
+			st.recv.dst = nil
+			p = p[int(st.recv.got):]
 		}
 		if len(p) > 0 {
-			st.rbuf.Write(p)
+			st.recv.buf.Write(p)
 		}
-		wake(st.rwake)
+		wake(st.recv.wake)
 	}
 }
 
 // endBody records the end of the request body (END_STREAM), with its
 // trailers if any, unless reading already stopped.
 func (st *Stream) endBody(trailers http.Header) {
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
-	if st.rerr != nil {
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
+	if st.recv.err != nil {
 		return // reading stopped already
 	}
-	st.trailers = trailers
-	st.rerr = io.EOF
-	wake(st.rwake)
+	st.recv.trailers = trailers
+	st.recv.err = io.EOF
+	wake(st.recv.wake)
 }
 
 // wake fills a one-slot wake-up channel without blocking.
@@ -711,10 +723,10 @@ type streamDeadlines struct{ r, w deadline }
 
 // deadlines returns st.dl, making it.
 func (st *Stream) deadlines() *streamDeadlines {
-	st.smu.Lock()
-	defer st.smu.Unlock()
-	st.rmu.Lock()
-	defer st.rmu.Unlock()
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
+	st.recv.mu.Lock()
+	defer st.recv.mu.Unlock()
 	if st.dl == nil {
 		st.dl = new(streamDeadlines)
 	}

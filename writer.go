@@ -16,7 +16,7 @@ import (
 // The life of a response
 //
 // A handler's WriteHeaders and Write fill the stream's send side (heads
-// and sbuf) under the stream's smu, and Flush, a full frame of body, or the
+// and send.buf) under the stream's send.mu, and Flush, a full frame of body, or the
 // end of the response hands the stream to the writer by pushing one
 // itemStream onto the connection's writeQueue; a stream already with the
 // writer is not pushed again, so a handler writing in a loop costs no
@@ -422,9 +422,9 @@ func (w *writer) writeReset(it *writeItem) {
 // handler that waits for it. Writer only.
 func (st *Stream) publishWindow() {
 	if old := st.window.Swap(int32(st.out.window)); int32(st.out.window) > old {
-		st.smu.Lock()
-		wake(st.swake)
-		st.smu.Unlock()
+		st.send.mu.Lock()
+		wake(st.send.wake)
+		st.send.mu.Unlock()
 	}
 }
 
@@ -461,12 +461,12 @@ func (w *writer) writeRound() bool {
 // most one DATA frame. It reports whether it wrote a frame and whether the
 // stream should stay in the ring.
 func (w *writer) writeStream(st *Stream) (wrote, again bool) {
-	st.smu.Lock()
+	st.send.mu.Lock()
 	if st.out.ended || st.out.reset {
 		// A late turn (the handler's Reset after the end, say): the
 		// stream's last frame is out already.
-		st.queued = false
-		st.smu.Unlock()
+		st.send.queued = false
+		st.send.mu.Unlock()
 		return false, false
 	}
 	if w.droppedLocked(st) {
@@ -475,21 +475,21 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	for st.hasHeadsLocked() {
 		var fields []hpack.HeaderField
 		var arr *[headArrLen]hpack.HeaderField
-		if r := st.rare; r != nil && len(r.infoHeads) > 0 {
+		if r := st.extras; r != nil && len(r.infoHeads) > 0 {
 			fields = r.infoHeads[0]
 			r.infoHeads[0] = nil
 			r.infoHeads = r.infoHeads[1:]
 		} else {
-			fields, arr = st.final, st.headArr
-			st.final, st.headArr = nil, nil
+			fields, arr = st.send.final, st.send.headArr
+			st.send.final, st.send.headArr = nil, nil
 		}
-		end := !st.hasHeadsLocked() && st.sendEnd && st.sbuf.Len() == 0 && st.trailersOutLocked() == nil && isFinal(fields)
-		st.smu.Unlock()
+		end := !st.hasHeadsLocked() && st.send.closed && st.send.buf.Len() == 0 && st.trailersOutLocked() == nil && isFinal(fields)
+		st.send.mu.Unlock()
 		w.writeHeaders(st.id, fields, end)
 		if arr != nil {
 			putHeadArr(arr)
 		}
-		st.smu.Lock()
+		st.send.mu.Lock()
 		wrote = true
 		if end {
 			w.endedLocked(st)
@@ -499,34 +499,34 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 			return true, false
 		}
 	}
-	if n := st.sbuf.Len(); n > 0 {
+	if n := st.send.buf.Len(); n > 0 {
 		allowed := min(int64(n), int64(st.out.window), int64(w.window), int64(w.maxFrameSize))
 		if allowed <= 0 {
 			w.stall(st)
 			if st.out.window <= 0 {
 				st.out.blocked = true
-				st.queued = false
-				st.smu.Unlock()
+				st.send.queued = false
+				st.send.mu.Unlock()
 				return wrote, false
 			}
-			st.smu.Unlock()
+			st.send.mu.Unlock()
 			return wrote, true // the connection window is spent: wait in the ring
 		}
-		p := st.sbuf.peek(int(allowed))
-		end := st.sendEnd && st.trailersOutLocked() == nil && len(p) == n
-		st.smu.Unlock()
-		// p stays valid unlocked: only this goroutine consumes sbuf.
+		p := st.send.buf.peek(int(allowed))
+		end := st.send.closed && st.trailersOutLocked() == nil && len(p) == n
+		st.send.mu.Unlock()
+		// p stays valid unlocked: only this goroutine consumes send.buf.
 		w.check(w.fr.WriteData(st.id, end, p))
 		if w.c.cfg.hooks.StreamEnded != nil {
-			st.rare.sent.Add(int64(len(p)))
+			st.extras.sent.Add(int64(len(p)))
 		}
 		st.out.stalled = false
 		st.out.window -= outflow(len(p))
 		st.window.Store(int32(st.out.window))
 		w.window -= outflow(len(p))
-		st.smu.Lock()
-		st.sbuf.advance(len(p))
-		wake(st.swake)
+		st.send.mu.Lock()
+		st.send.buf.advance(len(p))
+		wake(st.send.wake)
 		if end {
 			w.endedLocked(st)
 			return true, false
@@ -534,27 +534,27 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		if w.droppedLocked(st) {
 			return true, false
 		}
-		if st.sbuf.Len() > 0 {
-			st.smu.Unlock()
+		if st.send.buf.Len() > 0 {
+			st.send.mu.Unlock()
 			return true, true
 		}
 		wrote = true
 	}
-	if st.sendEnd {
+	if st.send.closed {
 		if fields := st.trailersOutLocked(); fields != nil {
-			st.smu.Unlock()
+			st.send.mu.Unlock()
 			w.writeHeaders(st.id, fields, true)
-			st.smu.Lock()
+			st.send.mu.Lock()
 		} else {
-			st.smu.Unlock()
+			st.send.mu.Unlock()
 			w.check(w.fr.WriteData(st.id, true, nil))
-			st.smu.Lock()
+			st.send.mu.Lock()
 		}
 		w.endedLocked(st)
 		return true, false
 	}
 	st.out.stalled = false
-	if st.waitWindow {
+	if st.send.waitWindow {
 		// Write waits for a window with nothing buffered: a stall all
 		// the same. The peer's WINDOW_UPDATE brings the stream back,
 		// to the rings for its stream window, through Write (which
@@ -566,23 +566,23 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 			w.stall(st)
 		}
 	}
-	st.queued = false
-	st.smu.Unlock()
+	st.send.queued = false
+	st.send.mu.Unlock()
 	return wrote, false
 }
 
 // droppedLocked drops what a failed stream (reset, or its connection gone)
-// still buffers, releasing smu, and reports whether it did. It is checked
-// again each time the writer retakes smu, since the handler may reset the
+// still buffers, releasing send.mu, and reports whether it did. It is checked
+// again each time the writer retakes send.mu, since the handler may reset the
 // stream while a frame is being written.
 func (w *writer) droppedLocked(st *Stream) bool {
-	if st.serr == nil {
+	if st.send.err == nil {
 		return false
 	}
-	unsent := st.sbuf.Len() // bought by Write, never to be sent
-	st.sbuf.reset()
-	st.queued = false
-	st.smu.Unlock()
+	unsent := st.send.buf.Len() // bought by Write, never to be sent
+	st.send.buf.reset()
+	st.send.queued = false
+	st.send.mu.Unlock()
 	w.c.credit.forget(st)
 	if unsent > 0 {
 		w.c.credit.give(int64(unsent))
@@ -590,14 +590,14 @@ func (w *writer) droppedLocked(st *Stream) bool {
 	return true
 }
 
-// endedLocked runs after END_STREAM is written, with st.smu held, which it
+// endedLocked runs after END_STREAM is written, with st.send.mu held, which it
 // releases.
 func (w *writer) endedLocked(st *Stream) {
 	st.out.ended, st.out.stalled = true, false
-	st.ended = true
-	st.queued = false
-	rst, code := st.rstAfterEnd, st.rstCode
-	st.smu.Unlock()
+	st.send.ended = true
+	st.send.queued = false
+	rst, code := st.send.rstAfterEnd, st.send.rstCode
+	st.send.mu.Unlock()
 	w.c.credit.forget(st)
 	w.c.streamEnded(st)
 	if rst {
