@@ -182,18 +182,19 @@ func (c *conn) logger() *slog.Logger {
 // reader, and returns when the connection is closed.
 func (c *conn) serve() error { return c.serveAccepted(false) }
 
-// serveAccepted does the TLS handshake, if any, then serves HTTP/2. With fresh
-// set (connections from Serve), the rest runs on a new goroutine: the
-// handshake grows its goroutine's stack to tens of kilobytes, which the
-// long-lived reader would otherwise keep for the connection's life.
-func (c *conn) serveAccepted(fresh bool) error {
-	c.rd.fromServe = fresh
+// serveAccepted does the TLS handshake, if the connection is TLS, then
+// serves HTTP/2 (over TLS, or h2c). With fromServe set (connections from
+// Serve), the rest runs on a new goroutine: the handshake grows its
+// goroutine's stack to tens of kilobytes, which the long-lived reader
+// would otherwise keep for the connection's life.
+func (c *conn) serveAccepted(fromServe bool) error {
+	c.rd.fromServe = fromServe
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
 			c.teardown()
 			return err
 		}
-		if fresh {
+		if fromServe {
 			go c.serveH2()
 			return nil
 		}
