@@ -69,21 +69,29 @@ func (c *conn) startHandler(st *Stream) error {
 
 // handlerDone releases a handler's slot to the next queued stream.
 func (c *conn) handlerDone() {
+	var skipped []*Stream // reset while they waited: nothing to run
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(c.pending) > 0 {
+	for {
+		if len(c.pending) == 0 {
+			c.handlers--
+			c.maybeCloseLocked()
+			break
+		}
 		st := c.pending[0]
 		c.pending[0] = nil
 		c.pending = c.pending[1:]
 		if !st.done() {
 			c.spawn(st) // the slot passes on
-			return
+			break
 		}
-		st.finish() // reset while it waited: nothing to run
+		skipped = append(skipped, st)
+	}
+	c.mu.Unlock()
+	// Outside mu: release may run Hooks.StreamEnded.
+	for _, st := range skipped {
+		st.finish()
 		st.release()
 	}
-	c.handlers--
-	c.maybeCloseLocked()
 }
 
 // throttle stops the reader while the writer has more than
