@@ -93,6 +93,7 @@ func (q *writeQueue) open(start func(), first writeItem) {
 	q.items = append(q.items, writeItem{})
 	copy(q.items[1:], q.items)
 	q.items[0] = first
+	q.ctrl.Add(1)
 	q.mu.Unlock()
 	q.push(writeItem{kind: itemNone})
 }
