@@ -356,6 +356,11 @@ func (cr *connReader) release() {
 	if cr.r != cr.w {
 		return
 	}
+	cr.drop()
+}
+
+// drop gives the pooled buffers back, whatever they hold: at teardown.
+func (cr *connReader) drop() {
 	switch {
 	case cr.pool != nil:
 		readBufPool.Put(cr.pool)

@@ -421,13 +421,12 @@ func (c *conn) teardown() {
 	if c.w != nil {
 		c.wq.stop()
 		c.wq.wg.Wait()
-		// The writer goroutine is gone: its timers are ours.
-		stopTimer(c.w.linger)
-		stopTimer(c.w.stallTimer)
-		clear(c.w.stalls)
-		c.w.stalls = nil
+		c.w.abandon() // the writer goroutine is gone: what it held is ours
 	}
 	c.credit.drop()
+	if c.rd.br != nil {
+		c.rd.br.drop() // teardown runs on the reader: the buffer is ours
+	}
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
 	for _, st := range c.streams {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing/synctest"
 	"time"
 )
 
@@ -590,6 +591,14 @@ func (r *invRun) exec(s invStep) {
 		r.decided = r.stallStep // frames decided during the stall come out now
 	case kSleep:
 		time.Sleep(time.Duration(s.n) * time.Millisecond)
+		if !r.stalled {
+			// Time passes for the client too: what the server sent has
+			// arrived. (The server remembers the streams it reset for a
+			// while, not for ever, reset.go: a client that learns of a
+			// reset only minutes later may see a second RST_STREAM.)
+			synctest.Wait()
+			r.takeIn()
+		}
 	case kReset:
 		st.h.st.Reset(ErrCode(s.n))
 	case kRead, kCancelRead:

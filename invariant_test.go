@@ -324,7 +324,7 @@ func (r *invRun) checkGone() {
 		for _, tm := range []struct {
 			name string
 			t    *time.Timer
-		}{{"idle", c.idleTimer}, {"settings", c.settingsTimer}, {"shutdown", c.shutdownTimer}} {
+		}{{"idle", c.life.idleTimer}, {"settings", c.life.settingsTimer}, {"shutdown", c.life.shutdownTimer}} {
 			if tm.t != nil && tm.t.Stop() {
 				r.violate("leak_timer", "the %s timer is armed after the connection ended", tm.name)
 			}
@@ -366,15 +366,15 @@ func (r *invRun) checkGone() {
 			r.violate("leak_buffer_writer", "the writer holds its pooled batch buffer after the connection ended")
 		}
 	}
-	if c.br != nil && (c.br.pool != nil || c.br.mid != nil) {
+	if c.rd.br != nil && (c.rd.br.pool != nil || c.rd.br.mid != nil) {
 		r.violate("leak_buffer_reader", "the reader holds a pooled read buffer after the connection ended")
 	}
 	for _, id := range r.order {
 		if h := r.streams[id].h; h != nil {
 			st := h.st
-			if len(st.sbuf.chunks) > 0 || len(st.rbuf.chunks) > 0 || st.headArr != nil {
+			if len(st.send.buf.chunks) > 0 || len(st.recv.buf.chunks) > 0 || st.send.headArr != nil {
 				r.violate("leak_buffer_stream", "stream %d holds buffers after the connection ended: send %d chunks (%d bytes), receive %d, head %v (queued %v, blocked %v, window %d, %v)",
-					id, len(st.sbuf.chunks), st.sbuf.Len(), len(st.rbuf.chunks), st.headArr != nil, st.queued, st.blocked, st.sendWindow, st.serr)
+					id, len(st.send.buf.chunks), st.send.buf.Len(), len(st.recv.buf.chunks), st.send.headArr != nil, st.send.queued, st.out.blocked, st.out.window, st.send.err)
 			}
 		}
 	}

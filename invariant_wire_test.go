@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -41,8 +42,9 @@ type invStream struct {
 	final, sEnd, sRST bool
 	status            int
 	rstCode           http2.ErrCode
-	body, declared    int64 // response body bytes; content-length, -1 if none
-	win               int64 // the server's send window on the stream
+	rstAt             time.Time // the server wrote its RST_STREAM after this (fake time)
+	body, declared    int64     // response body bytes; content-length, -1 if none
+	win               int64     // the server's send window on the stream
 
 	h *invHandler
 }
@@ -62,6 +64,7 @@ type invNews struct {
 type invSettings struct{ iws, mfs uint32 }
 
 type invRun struct {
+	lastRead   time.Time // when readFrames last ran: what it reads next was written since
 	t          *testing.T
 	cfg        invConfig
 	srv        *Server
@@ -249,6 +252,11 @@ func (r *invRun) takeIn() {
 
 // readFrames reads and checks every whole frame the server wrote.
 func (r *invRun) readFrames() {
+	defer func() {
+		if !r.stalled { // while stalled, the server's writes wait: they may be older
+			r.lastRead = time.Now()
+		}
+	}()
 	if n := r.cc.buffered(); n > 0 {
 		p := make([]byte, n)
 		n, _ = r.cc.Read(p)
@@ -391,6 +399,10 @@ func (r *invRun) onStreamFrame(st *invStream, f http2.Frame) {
 	isData := fh.Type == http2.FrameData || fh.Type == http2.FrameHeaders
 	end := isData && fh.Flags&1 != 0
 	switch {
+	case st.sRST && fh.Type == http2.FrameRSTStream && time.Since(st.rstAt) >= resetMemory &&
+		f.(*http2.RSTStreamFrame).ErrCode == http2.ErrCodeStreamClosed:
+		// The server remembers the streams it reset for resetMemory
+		// (reset.go); a client that sends on one later is told again.
 	case st.sRST && fh.Type == http2.FrameRSTStream:
 		r.violate("rst_twice", "a second RST_STREAM on stream %d (the first: %v)", st.id, st.rstCode)
 	case st.sEnd && end:
@@ -434,7 +446,7 @@ func (r *invRun) onStreamFrame(st *invStream, f http2.Frame) {
 		r.onData(st, f)
 	case *http2.RSTStreamFrame:
 		if !st.sRST {
-			st.sRST, st.rstCode = true, f.ErrCode
+			st.sRST, st.rstCode, st.rstAt = true, f.ErrCode, r.lastRead
 			r.news = append(r.news, invNews{kind: 'r', id: st.id})
 		}
 	case *http2.WindowUpdateFrame:

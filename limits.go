@@ -54,17 +54,23 @@ func (c *conn) glitch(reason string) error {
 // connection error ENHANCE_YOUR_CALM. Reader only.
 func (c *conn) startHandler(st *Stream) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if uint32(c.handlers) < c.cfg.maxConcurrentStreams {
 		c.handlers++
 		c.spawn(st)
+		c.mu.Unlock()
 		return nil
 	}
-	if len(c.pending) >= c.cfg.maxPendingHandlers {
-		return connError{ErrCodeEnhanceYourCalm, "handler_queue_full"}
+	if len(c.pending) < c.cfg.maxPendingHandlers {
+		c.pending = append(c.pending, st)
+		c.mu.Unlock()
+		return nil
 	}
-	c.pending = append(c.pending, st)
-	return nil
+	c.mu.Unlock()
+	// The handler's reference goes unused: the stream ends at teardown,
+	// reported to the hooks like any other.
+	st.finish()
+	st.release()
+	return connError{ErrCodeEnhanceYourCalm, "handler_queue_full"}
 }
 
 // handlerDone releases a handler's slot to the next queued stream.

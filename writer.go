@@ -279,6 +279,37 @@ func (w *writer) run() {
 	}
 }
 
+// abandon drops what the writer still holds once its goroutine is gone
+// for good (conn.teardown): its batch buffer, and the response bodies of
+// the streams in its rings, stall list and queue, which may have left the
+// stream table already (reset by the client) with bodies it never sent.
+func (w *writer) abandon() {
+	stopTimer(w.linger)
+	stopTimer(w.stallTimer)
+	w.bw.drop()
+	drop := func(st *Stream) {
+		st.send.mu.Lock()
+		st.send.buf.reset()
+		st.send.mu.Unlock()
+	}
+	for i := range w.ready.rings {
+		r := &w.ready.rings[i]
+		for r.n > 0 {
+			drop(r.pop())
+		}
+	}
+	w.ready.n = 0
+	for _, st := range w.stalls {
+		drop(st)
+	}
+	w.stalls = nil
+	for _, it := range w.c.wq.swap(nil) {
+		if it.st != nil {
+			drop(it.st)
+		}
+	}
+}
+
 // retire ends the writer goroutine if no work arrived meanwhile, and
 // drops what only a running writer needs.
 func (w *writer) retire() bool {
@@ -465,7 +496,10 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 	st.send.mu.Lock()
 	if st.out.ended || st.out.reset {
 		// A late turn (the handler's Reset after the end, say): the
-		// stream's last frame is out already.
+		// stream's last frame is out already; drop what it still holds.
+		if w.droppedLocked(st) {
+			return false, false
+		}
 		st.send.queued = false
 		st.send.mu.Unlock()
 		return false, false
@@ -833,11 +867,16 @@ func (o *outBuf) partial() bool {
 	return len(o.buf) > 0 && len(o.buf) < cap(o.buf)
 }
 
-// flush writes the batch out and gives the buffer back.
+// flush writes the batch out and gives the buffer back, even when the
+// write failed.
 func (o *outBuf) flush() error {
-	if err := o.writeOut(); err != nil {
-		return err
-	}
+	err := o.writeOut()
+	o.drop()
+	return err
+}
+
+// drop gives the buffers back, dropping what they hold.
+func (o *outBuf) drop() {
 	if o.small != nil {
 		smallWriteBufPool.Put(o.small)
 	}
@@ -845,5 +884,4 @@ func (o *outBuf) flush() error {
 		writeBufPool.Put(o.big)
 	}
 	o.buf, o.small, o.big = nil, nil, nil
-	return nil
 }
