@@ -95,12 +95,12 @@ type reader struct {
 	// fromServe: the connection came from Serve, so the reader may move
 	// to a new goroutine (shouldHop) or park.
 	fromServe       bool
-	hopAt           time.Time // when the reader last moved
-	streamSincePark bool      // a stream opened since the reader last parked
-	parkFailed      bool      // park refused in this idle spell; do not ask again until a stream opens
-	glitches        float64   // tokens left in the glitch budget
-	glitchAt        time.Time // when glitches was last refilled
-	batch           uint32    // br's fills so far: frames of one batch arrived together
+	hopAt           time.Duration // when the reader last moved, since processStart; 0: never
+	streamSincePark bool          // a stream opened since the reader last parked
+	parkFailed      bool          // park refused in this idle spell; do not ask again until a stream opens
+	glitches        float64       // tokens left in the glitch budget
+	glitchAt        time.Duration // when glitches was last refilled, since processStart; 0: never
+	batch           uint32        // br's fills so far: frames of one batch arrived together
 }
 
 // connLife is the connection's way to its end, guarded by conn.mu: going
@@ -117,7 +117,7 @@ type connLife struct {
 	closed        bool        // torn down: nothing may be armed or queued
 	idleTimer     *time.Timer // made once, re-armed with Reset
 	idleArmed     bool
-	idleAt        time.Time // when the armed idle timer is due
+	idleAt        time.Duration // when the armed idle timer is due, since processStart
 	settingsTimer *time.Timer
 	shutdownTimer *time.Timer
 	peerErr       *ConnectionError // the peer's GOAWAY, if it named an error
@@ -325,8 +325,8 @@ func (c *conn) shouldHop() bool {
 	if !c.rd.fromServe || c.raw != nil || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
-	now := time.Now()
-	if now.Sub(c.rd.hopAt) < hopInterval {
+	now := time.Since(processStart)
+	if c.rd.hopAt != 0 && now-c.rd.hopAt < hopInterval {
 		return false
 	}
 	c.rd.hopAt = now

@@ -31,11 +31,11 @@ func (c *conn) streamFailed(se streamError) error {
 // Reader only.
 func (c *conn) glitch(reason string) error {
 	limit := float64(c.cfg.maxGlitchesPerMinute)
-	now := time.Now()
-	if c.rd.glitchAt.IsZero() {
+	now := time.Since(processStart)
+	if c.rd.glitchAt == 0 {
 		c.rd.glitches = limit
 	} else {
-		c.rd.glitches = min(limit, c.rd.glitches+now.Sub(c.rd.glitchAt).Minutes()*limit)
+		c.rd.glitches = min(limit, c.rd.glitches+(now-c.rd.glitchAt).Minutes()*limit)
 	}
 	c.rd.glitchAt = now
 	c.rd.glitches--

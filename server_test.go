@@ -1265,6 +1265,17 @@ var _ = hpack.HeaderField{}
 // that hold pointers, and past 576 bytes it moves to the 640-byte size
 // class, 64 bytes more for every open stream. bench/run.sh measures the
 // whole (RSS per open stream); see README.
+// TestConnSize: an idle connection's conn and writer stay in the size
+// classes they had (704 and 576 bytes): every idle connection holds both.
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 704 {
+		t.Errorf("a conn takes %d bytes, over the 704-byte size class", n)
+	}
+	if n := unsafe.Sizeof(writer{}); n > 576 {
+		t.Errorf("a writer takes %d bytes, over the 576-byte size class", n)
+	}
+}
+
 func TestStreamSize(t *testing.T) {
 	const mallocHeader = 8
 	if n := unsafe.Sizeof(Stream{}) + mallocHeader; n > 576 {

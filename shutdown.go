@@ -71,7 +71,7 @@ func (c *conn) armIdleLocked() {
 		return
 	}
 	c.life.idleArmed = true
-	c.life.idleAt = time.Now().Add(d)
+	c.life.idleAt = time.Since(processStart) + d
 	if c.life.idleTimer == nil {
 		c.life.idleTimer = time.AfterFunc(d, c.onIdle)
 	} else {
@@ -92,7 +92,7 @@ func (c *conn) onIdle() {
 	defer c.mu.Unlock()
 	// A run that lost the race with a new stream, or with re-arming,
 	// finds the connection busy or its deadline moved.
-	if !c.life.idleArmed || time.Now().Before(c.life.idleAt) || len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
+	if !c.life.idleArmed || time.Since(processStart) < c.life.idleAt || len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
 		return
 	}
 	c.life.idleArmed = false
