@@ -66,11 +66,13 @@ func (c *conn) startHandler(st *Stream) error {
 		return nil
 	}
 	c.mu.Unlock()
-	// The handler's reference goes unused: the stream ends at teardown,
-	// reported to the hooks like any other.
-	st.finish()
+	// The connection ends: the stream fails with it, with no response,
+	// and the handler's reference goes unused (the table's is released
+	// at teardown, and the hooks see the stream end like any other).
+	ce := connError{ErrCodeEnhanceYourCalm, "handler_queue_full"}
+	st.fail(&ConnectionError{Code: ce.Code, Reason: ce.Reason})
 	st.release()
-	return connError{ErrCodeEnhanceYourCalm, "handler_queue_full"}
+	return ce
 }
 
 // handlerDone releases a handler's slot to the next queued stream.

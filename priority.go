@@ -130,6 +130,16 @@ func (r *readyRings) next() *Stream {
 	return nil
 }
 
+// pushFront puts st at the head of its ring, unless it is in one.
+func (r *readyRings) pushFront(st *Stream) {
+	if st.out.inRing {
+		return
+	}
+	st.out.inRing = true
+	r.rings[st.out.prio.urgency].pushFront(st)
+	r.n++
+}
+
 // requeue puts back a stream that has more to send: an incremental one
 // behind its peers, a non-incremental one at the head, to be finished
 // first.

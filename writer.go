@@ -481,8 +481,11 @@ func (w *writer) writeRound() bool {
 			break // control frames go first
 		}
 	}
-	for i, st := range w.waiting {
-		w.ready.push(st)
+	// Those that waited for the connection window go first next time,
+	// in the order they came: pushed behind the streams that just
+	// wrote, they would lose every race for the next WINDOW_UPDATE.
+	for i := len(w.waiting) - 1; i >= 0; i-- {
+		w.ready.pushFront(w.waiting[i])
 		w.waiting[i] = nil
 	}
 	w.waiting = w.waiting[:0]
