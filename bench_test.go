@@ -664,7 +664,7 @@ func newBenchConn(tb testing.TB) *conn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newConn(srv, benchDiscardConn{}, cfg)
+	return newConn(srv, benchDiscardConn{}, cfg, context.Background())
 }
 
 // benchDiscardConn is a net.Conn that accepts every write and never has data.

@@ -27,9 +27,10 @@ type conn struct {
 	nc   net.Conn
 	cfg  *config                     // immutable
 	logp atomic.Pointer[slog.Logger] // made on first use: most connections never log
-	tls  *tls.ConnectionState        // immutable after the handshake
-	addr net.Addr
-	info ConnInfo // for hooks; immutable once opened
+	// info describes the connection to hooks and handlers (Stream.Conn):
+	// its TLS state is set by the handshake, the rest by newConn, and
+	// none of it changes once the preface passed.
+	info ConnInfo
 	// opened is set, before the writer starts, once the preface passed.
 	opened bool
 	// handedOff is set when the connection went to Server.HTTP1.
@@ -64,6 +65,7 @@ type conn struct {
 	parkArmed bool // guarded by parkMu
 
 	rd reader // the reader goroutine's alone
+
 
 	mu           sync.Mutex
 	life         connLife           // guarded by mu
@@ -145,12 +147,14 @@ type headerBlock struct {
 	bytes     int    // encoded bytes so far
 }
 
-func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
+// newConn makes the connection's state; base is the context it derives
+// from (Server.BaseContext), before Server.ConnContext, which serve
+// applies on the connection's own goroutine.
+func newConn(srv *Server, nc net.Conn, cfg *config, base context.Context) *conn {
 	c := &conn{
 		srv:     srv,
 		nc:      nc,
 		cfg:     cfg,
-		addr:    nc.RemoteAddr(),
 		done:    make(chan struct{}),
 		streams: make(map[uint32]*Stream),
 		rd: reader{
@@ -164,8 +168,8 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
 	c.work = make(chan *Stream)
-	c.info = ConnInfo{RemoteAddr: c.addr, LocalAddr: nc.LocalAddr()}
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc}
+	c.ctx, c.cancel = context.WithCancelCause(base)
 	return c
 }
 
@@ -174,7 +178,7 @@ func (c *conn) logger() *slog.Logger {
 	if l := c.logp.Load(); l != nil {
 		return l
 	}
-	c.logp.CompareAndSwap(nil, c.cfg.logger.With("remote", c.addr.String()))
+	c.logp.CompareAndSwap(nil, c.cfg.logger.With("remote", c.info.RemoteAddr.String(), "conn", c.info.ID))
 	return c.logp.Load()
 }
 
@@ -216,10 +220,10 @@ func (c *conn) serveH2() error {
 		c.teardown()
 		return err
 	}
-	c.info.TLS, c.info.Opened = c.tls, time.Now()
+	c.info.Opened = time.Now()
 	// RFC 9113 section 9.2: TLS 1.2 or later, without the cipher suites
 	// of its block list, whoever made the listener.
-	insecure := tlsInadequate(c.tls)
+	insecure := tlsInadequate(c.info.TLS)
 	if !bad && insecure == "" {
 		c.opened = true
 		if h := c.cfg.hooks.ConnOpened; h != nil {
@@ -355,7 +359,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 		c.logger().Info("h2server: TLS client did not negotiate h2 with ALPN; closing", "alpn", st.NegotiatedProtocol)
 		return fmt.Errorf("h2server: TLS client negotiated ALPN %q, not h2", st.NegotiatedProtocol)
 	}
-	c.tls = &st
+	c.info.TLS = &st
 	return nil
 }
 

@@ -33,12 +33,21 @@ type Hooks struct {
 	Rejected func(r *Rejection)
 }
 
-// ConnInfo describes one connection to hooks.
+// ConnInfo describes one connection, to hooks and to handlers
+// (Stream.Conn). It does not change once the client preface has passed.
 type ConnInfo struct {
+	// ID numbers the Server's connections from 1, in the order they were
+	// accepted: a key for logs and metrics. The server's own log lines
+	// about a connection carry it as "conn".
+	ID         uint64
 	RemoteAddr net.Addr
 	LocalAddr  net.Addr
 	TLS        *tls.ConnectionState // nil for h2c
 	Opened     time.Time
+	// NetConn is the connection as accepted (a *tls.Conn for TLS), for
+	// those who need what only it offers. Reading from or writing to it
+	// breaks the HTTP/2 connection; closing it ends the connection.
+	NetConn net.Conn
 }
 
 // StreamInfo describes one stream to hooks. The counters are final in

@@ -491,7 +491,7 @@ func (c *conn) openStream(hdr *headerBlock) error {
 		// RFC 9113 section 10.5.1: answer 431 rather than a reset the
 		// client would retry.
 		c.logStreamError(id, ErrCodeNo, "header_list_too_large")
-		st := c.newStream(id, Request{ContentLength: -1, RemoteAddr: c.addr, TLS: c.tls}, hdr.endStream)
+		st := c.newStream(id, Request{ContentLength: -1, RemoteAddr: c.info.RemoteAddr, TLS: c.info.TLS}, hdr.endStream)
 		st.reject = http.StatusRequestHeaderFieldsTooLarge
 		if err := c.startHandler(st); err != nil {
 			return err
@@ -506,8 +506,8 @@ func (c *conn) openStream(hdr *headerBlock) error {
 	if hdr.endStream && req.ContentLength > 0 {
 		return c.refuse(streamError{id, ErrCodeProtocol, "content_length_mismatch"}, hdr)
 	}
-	req.RemoteAddr = c.addr
-	req.TLS = c.tls
+	req.RemoteAddr = c.info.RemoteAddr
+	req.TLS = c.info.TLS
 	st := c.newStream(id, req, hdr.endStream)
 	if h := c.cfg.hooks.StreamStarted; h != nil {
 		h(st.info())

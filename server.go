@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -115,6 +116,25 @@ type Server struct {
 	// Hooks, when set, receive connection, stream, frame and rejection
 	// events for metrics. Default: none.
 	Hooks *Hooks
+
+	// BaseContext, when set, returns the context every connection
+	// accepted by Serve(l) derives from: its values reach every
+	// Stream's Context (and, through HTTPHandler, every request's). For
+	// ServeConn, l is nil. It must not return nil. Default:
+	// context.Background().
+	BaseContext func(l net.Listener) context.Context
+
+	// ConnContext, when set, derives a connection's context from the
+	// base context and the accepted connection, as net/http's field of
+	// the same name does: a place for per-connection values. It runs
+	// before the TLS handshake, on Serve's accept loop (so it must be
+	// quick) or ServeConn's caller. It must not return nil (the
+	// connection is then closed and the fault logged). Default: the base
+	// context as it is.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+
+	connIDs    atomic.Uint64 // the last ConnInfo.ID given
+	onShutdown []func()      // guarded by mu: see RegisterOnShutdown
 
 	mu        sync.Mutex
 	cfg       *config                   // guarded by mu: built by the first Serve or ServeConn
@@ -279,6 +299,12 @@ func (s *Server) Serve(l net.Listener) error {
 	// keeps l from being closed twice.
 	l = &onceCloseListener{Listener: l}
 	defer l.Close()
+	base := context.Background()
+	if s.BaseContext != nil {
+		if base = s.BaseContext(l.(*onceCloseListener).Listener); base == nil {
+			return errors.New("h2server: Server.BaseContext returned a nil context")
+		}
+	}
 	if !s.trackListener(l, true) {
 		return ErrServerClosed
 	}
@@ -309,7 +335,11 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := newConn(s, nc, cfg)
+		ctx, ok := s.connContext(cfg, base, nc)
+		if !ok {
+			continue
+		}
+		c := newConn(s, nc, cfg, ctx)
 		// Only connections from Serve park (ServeConn serves on its
 		// caller's goroutine), and not TLS ones: rawConnOf says nil.
 		c.raw = rawConnOf(nc)
@@ -370,7 +400,18 @@ func (s *Server) ServeConn(nc net.Conn) error {
 	if err != nil {
 		return err
 	}
-	c := newConn(s, nc, cfg)
+	base := context.Background()
+	if s.BaseContext != nil {
+		if base = s.BaseContext(nil); base == nil {
+			nc.Close()
+			return errors.New("h2server: Server.BaseContext returned a nil context")
+		}
+	}
+	ctx, ok := s.connContext(cfg, base, nc)
+	if !ok {
+		return errNilConnContext
+	}
+	c := newConn(s, nc, cfg, ctx)
 	if !s.track(c) {
 		nc.Close()
 		return ErrServerClosed
@@ -433,6 +474,11 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 // is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		for _, f := range s.onShutdown {
+			go f()
+		}
+	}
 	s.startClosingLocked()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -461,6 +507,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.Close()
 		return ctx.Err()
 	}
+}
+
+var errNilConnContext = errors.New("h2server: Server.ConnContext returned a nil context")
+
+// connContext applies ConnContext; a nil result closes nc, logged.
+func (s *Server) connContext(cfg *config, base context.Context, nc net.Conn) (context.Context, bool) {
+	if s.ConnContext == nil {
+		return base, true
+	}
+	ctx := s.ConnContext(base, nc)
+	if ctx == nil {
+		cfg.logger.Error(errNilConnContext.Error()+"; closing the connection", "remote", nc.RemoteAddr().String())
+		nc.Close()
+		return nil, false
+	}
+	return ctx, true
+}
+
+// RegisterOnShutdown registers a function to call, on a goroutine of its
+// own, when Shutdown is first called: a place to tell long-lived streams
+// (WebSockets, tunnels, server-sent events) to wind down, since graceful
+// shutdown waits for them.
+func (s *Server) RegisterOnShutdown(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onShutdown = append(s.onShutdown, f)
 }
 
 // Close closes the listeners and every connection at once, without

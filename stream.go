@@ -163,6 +163,11 @@ func (st *Stream) ID() uint32 { return st.id }
 // Request returns the request head.
 func (st *Stream) Request() *Request { return &st.req }
 
+// Conn describes the connection the stream rides on: its ID, addresses,
+// TLS state, and the net.Conn itself. Every stream of a connection gets
+// the same *ConnInfo; it does not change.
+func (st *Stream) Conn() *ConnInfo { return &st.c.info }
+
 // Context returns a context cancelled when the stream is reset by either
 // side, when the connection is lost or excludes the stream with GOAWAY,
 // and when the handler returns. context.Cause tells which.
