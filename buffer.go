@@ -308,6 +308,11 @@ func (cr *connReader) parkTimedOut(err error) bool {
 	}
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
+	if c.lingerUntil != 0 && time.Now().UnixNano() < c.lingerUntil {
+		// A park deadline passed just before a closing path set its
+		// own, later one: not the peer's time running out.
+		return true
+	}
 	if !c.parkArmed || c.noPark.Load() {
 		return false
 	}

@@ -63,9 +63,16 @@ type conn struct {
 	// under parkMu, after noPark, so that the reader never clears theirs.
 	parkMu    sync.Mutex
 	parkArmed bool // guarded by parkMu
+	// lingerUntil is the read deadline a closing path set (Unix
+	// nanoseconds; 0: none), guarded by parkMu: a timeout before it came
+	// from an older park deadline, and the reader reads on.
+	lingerUntil int64
 
 	rd reader // the reader goroutine's alone
 
+	// lingerFrom is when closeWrite half-closed the transport, as a
+	// duration since processStart; 0 before (see lingerOn).
+	lingerFrom atomic.Int64
 
 	mu           sync.Mutex
 	life         connLife           // guarded by mu
@@ -484,6 +491,7 @@ func (c *conn) readLoop() error {
 			if err := c.readData(fh); err != nil {
 				return c.readError(err, "data")
 			}
+			c.lingerOn()
 			if err := c.throttle(); err != nil {
 				return err
 			}
@@ -524,6 +532,7 @@ func (c *conn) readLoop() error {
 		if err := c.processFrame(f); err != nil {
 			return err
 		}
+		c.lingerOn()
 		if err := c.throttle(); err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 func (c *conn) drain() {
 	c.parkMu.Lock() // see conn.parkMu
 	c.noPark.Store(true)
-	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	c.setLingerLocked()
 	c.parkMu.Unlock()
 	io.Copy(io.Discard, c.nc)
 }
@@ -35,7 +35,41 @@ func (c *conn) closeWrite() {
 	c.unpark()
 	c.parkMu.Lock() // keeps the reader from clearing the linger deadline
 	defer c.parkMu.Unlock()
-	closeWrite(c.nc)
+	if closeWrite(c.nc) {
+		c.lingerFrom.Store(int64(time.Since(processStart)))
+		c.setLingerLocked()
+	}
+}
+
+// setLingerLocked gives the peer lingerTimeout from now to close its side,
+// and records the deadline for parkTimedOut; parkMu held.
+func (c *conn) setLingerLocked() {
+	t := time.Now().Add(lingerTimeout)
+	c.lingerUntil = t.UnixNano()
+	c.nc.SetReadDeadline(t)
+}
+
+// maxLinger bounds how long a connection whose side we closed may keep
+// us reading, however active its peer.
+const maxLinger = 10 * time.Second
+
+// lingerOn, after each frame the reader took once our side is closed,
+// gives the peer lingerTimeout more to finish reading and close its own
+// side (up to maxLinger in all). A client on a busy machine may take
+// longer than lingerTimeout to read the last responses; closing on it
+// while its WINDOW_UPDATEs still arrive would reset the connection and
+// lose the responses it has not read yet. Reader only.
+func (c *conn) lingerOn() {
+	from := c.lingerFrom.Load()
+	if from == 0 {
+		return
+	}
+	now := time.Since(processStart)
+	if now-time.Duration(from) < maxLinger {
+		c.parkMu.Lock()
+		c.setLingerLocked()
+		c.parkMu.Unlock()
+	}
 }
 
 // unpark starts the reader of a parked connection again and keeps it from
@@ -48,14 +82,16 @@ func (c *conn) unpark() {
 }
 
 // closeWrite ends our direction of the transport after the last frame, and
-// gives the peer lingerTimeout to close its own.
-func closeWrite(nc net.Conn) {
+// gives the peer lingerTimeout to close its own; it reports whether the
+// transport is half-closed (rather than closed).
+func closeWrite(nc net.Conn) bool {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := nc.(closeWriter); ok && cw.CloseWrite() == nil {
 		nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-		return
+		return true
 	}
 	nc.Close()
+	return false
 }
 
 // armIdleLocked starts the idle timer when no stream is open.
