@@ -165,7 +165,7 @@ type connReader struct {
 	lastN    int                   // readSocket's previous result: picks the buffer size
 	mid      *[midBufferSize]byte  // the pooled mid-sized buffer, while held
 	rerr     error                 // readSocket's result
-	c        *conn                 // for parking
+	c        *conn                 // for parking and keepalive
 	boundary bool                  // set by the read loop: the next Read starts a frame
 	fills    uint16                // buffer fills so far, wrapping: frames of one fill arrived together
 	parkNow  bool                  // readSocket may give up when the socket is empty
@@ -200,6 +200,9 @@ func (cr *connReader) readDirect(p []byte) (int, error) {
 			parkEvent(nil, "timeout")
 			continue
 		}
+		if n > 0 {
+			cr.c.readNow()
+		}
 		return n, err
 	}
 }
@@ -230,6 +233,7 @@ func (cr *connReader) fill(boundary bool) error {
 		}
 		return err
 	}
+	cr.c.readNow()
 	return nil
 }
 

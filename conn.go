@@ -50,6 +50,9 @@ type conn struct {
 	done chan struct{} // closed at teardown: the writer and idle workers stop
 
 	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
+	// lastRead is when the reader last read from the socket, for the
+	// keepalive timer (keepalive.go).
+	lastRead atomic.Uint32
 
 	// Parking (park.go): raw is the socket of a connection that may park
 	// (immutable once serving), parkTok its registration while parked
@@ -99,17 +102,16 @@ type reader struct {
 	// settingsAcked is set once the client acknowledged our SETTINGS:
 	// until then it may use the default windows of RFC 9113 section
 	// 6.9.2, whatever smaller ones we announced.
-	settingsAcked bool
-	gotSettings   bool
+	settingsAcked   bool
+	gotSettings     bool
+	streamSincePark bool // a stream opened since the reader last parked
+	parkFailed      bool // park refused in this idle spell; do not ask again until a stream opens
 	// fromServe: the connection came from Serve, so the reader may move
 	// to a new goroutine (shouldHop) or park.
-	fromServe       bool
-	hopAt           time.Duration // when the reader last moved, since processStart; 0: never
-	streamSincePark bool          // a stream opened since the reader last parked
-	parkFailed      bool          // park refused in this idle spell; do not ask again until a stream opens
-	glitches        float64       // tokens left in the glitch budget
-	glitchAt        time.Duration // when glitches was last refilled, since processStart; 0: never
-	batch           uint32        // br's fills so far: frames of one batch arrived together
+	fromServe bool
+	hopAt     time.Duration // when the reader last moved, since processStart; 0: never
+	glitches  float64       // tokens left in the glitch budget
+	glitchAt  time.Duration // when glitches was last refilled, since processStart; 0: never
 }
 
 // connLife is the connection's way to its end, guarded by conn.mu: going
@@ -118,17 +120,19 @@ type reader struct {
 // checks, so that nothing is armed or queued once the connection is torn
 // down.
 type connLife struct {
-	goingAway     bool        // our final GOAWAY is queued; no new streams
-	goAwayID      uint32      // when goingAway, the last stream we serve
-	shutdownSent  bool        // the first, 2^31-1 GOAWAY is queued
-	closeQueued   bool        // itemClose is queued
-	failed        bool        // a connection error is being sent
-	closed        bool        // torn down: nothing may be armed or queued
-	idleTimer     *time.Timer // made once, re-armed with Reset
+	goingAway     bool   // our final GOAWAY is queued; no new streams
+	shutdownSent  bool   // the first, 2^31-1 GOAWAY is queued
+	closeQueued   bool   // itemClose is queued
+	failed        bool   // a connection error is being sent
+	goAwayID      uint32 // when goingAway, the last stream we serve
+	closed        bool   // torn down: nothing may be armed or queued
 	idleArmed     bool
+	pingOut       bool          // our keepalive PING awaits its ACK (keepalive.go)
+	idleTimer     *time.Timer   // made once, re-armed with Reset
 	idleAt        time.Duration // when the armed idle timer is due, since processStart
 	settingsTimer *time.Timer
 	shutdownTimer *time.Timer
+	keepalive     *time.Timer      // keepalive.go
 	peerErr       *ConnectionError // the peer's GOAWAY, if it named an error
 }
 
@@ -407,6 +411,7 @@ func (c *conn) startWriter() {
 		})
 	}
 	c.armIdleLocked()
+	c.startKeepaliveLocked()
 }
 
 // teardown runs when the reader stops: every stream fails, timers stop,
@@ -451,6 +456,7 @@ func (c *conn) teardown() {
 	stopTimer(c.life.idleTimer)
 	stopTimer(c.life.settingsTimer)
 	stopTimer(c.life.shutdownTimer)
+	stopTimer(c.life.keepalive)
 	c.mu.Unlock()
 	for _, st := range streams {
 		st.fail(cause)

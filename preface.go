@@ -25,9 +25,9 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw}
+	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw, c: c}
 	if c.raw != nil {
-		c.rd.br.c, c.rd.br.rawRead = c, c.rd.br.readSocket
+		c.rd.br.rawRead = c.rd.br.readSocket
 	}
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))

@@ -118,8 +118,11 @@ func (c *conn) recvWindowStart() int32 {
 
 func (c *conn) onPing(f *http2.PingFrame) error {
 	if f.IsAck() {
-		if f.Data == shutdownPingData {
+		switch f.Data {
+		case shutdownPingData:
 			c.finishShutdown()
+		case keepalivePingData:
+			c.onKeepaliveAck()
 		}
 		return nil
 	}

@@ -100,6 +100,19 @@ type Server struct {
 	// body in memory meanwhile. Default: 30 seconds; negative disables.
 	StallTimeout time.Duration
 
+	// ReadIdleTimeout: while a stream is open, a connection that has read
+	// nothing for this long gets a PING, to find a peer that vanished
+	// without closing (keepalive.go). Default: 2 hours (grpc-go's
+	// keepalive Time); behind load balancers that drop idle flows, use
+	// less (30 seconds, say). Negative disables.
+	ReadIdleTimeout time.Duration
+
+	// PingTimeout closes the connection when the ACK of that PING, or
+	// anything else, has not arrived within it; its streams fail with a
+	// *ConnectionError that says so. Default: 20 seconds (grpc-go's
+	// keepalive Timeout). Negative disables keepalive altogether.
+	PingTimeout time.Duration
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -185,6 +198,8 @@ type config struct {
 	maxSettingsPerFrame    int
 	maxPendingHandlers     int
 	stallTimeout           time.Duration
+	readIdleTimeout        time.Duration
+	pingTimeout            time.Duration
 	hooks                  Hooks
 }
 
@@ -230,6 +245,8 @@ func (s *Server) buildConfig() (*config, error) {
 		maxContinuationFrames:  orDefault(s.MaxContinuationFrames, 32),
 		maxSettingsPerFrame:    orDefault(s.MaxSettingsPerFrame, 32),
 		stallTimeout:           timeout(s.StallTimeout, 30*time.Second),
+		readIdleTimeout:        timeout(s.ReadIdleTimeout, 2*time.Hour),
+		pingTimeout:            timeout(s.PingTimeout, 20*time.Second),
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks

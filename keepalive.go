@@ -1,0 +1,104 @@
+package h2server
+
+import "time"
+
+// Keepalive: finding peers that vanished (RFC 9113 section 6.7).
+//
+// A client that disappears without a FIN (a host that crashed, a NAT or
+// load balancer that dropped the flow and now discards its packets)
+// leaves its streams open, and their handlers waiting, until something
+// times out. So while a connection has a stream open, a read silence of
+// ReadIdleTimeout makes the server send a PING, and an ACK that does not
+// come within PingTimeout closes the connection: every stream fails, and
+// their contexts end, with a *ConnectionError whose Reason says why. A
+// connection with no stream open is left to IdleTimeout, so that parked
+// connections stay asleep.
+//
+// The reader stamps each socket read (readNow); one timer per
+// connection looks at the stamp when the silence could have reached
+// ReadIdleTimeout, so a busy connection costs a timer reset per
+// ReadIdleTimeout, not per frame.
+
+// keepalivePingData marks our keepalive PINGs.
+var keepalivePingData = [8]byte{'h', '2', 'k', 'e', 'e', 'p', 'a', 'l'}
+
+// readNow records that the reader read from the socket: the keepalive
+// clock, in milliseconds since processStart, wrapping after 49 days
+// (silences are measured by subtraction, so only their length must stay
+// below that).
+func (c *conn) readNow() {
+	c.lastRead.Store(uint32(time.Since(processStart) / time.Millisecond))
+}
+
+// silence is how long the reader has read nothing.
+func (c *conn) silence() time.Duration {
+	now := uint32(time.Since(processStart) / time.Millisecond)
+	return time.Duration(now-c.lastRead.Load()) * time.Millisecond
+}
+
+// startKeepaliveLocked arms the keepalive clock as the connection starts;
+// mu held.
+func (c *conn) startKeepaliveLocked() {
+	if d := c.cfg.readIdleTimeout; d > 0 && c.cfg.pingTimeout > 0 {
+		c.readNow()
+		c.life.keepalive = time.AfterFunc(d, c.onKeepalive)
+	}
+}
+
+// onKeepalive runs when the connection may have been silent for
+// ReadIdleTimeout, or when our PING has waited PingTimeout for its ACK.
+func (c *conn) onKeepalive() {
+	c.mu.Lock()
+	if c.life.closed {
+		c.mu.Unlock()
+		return
+	}
+	idle, ping := c.cfg.readIdleTimeout, c.cfg.pingTimeout
+	silent := c.silence()
+	switch {
+	case c.life.pingOut && silent >= ping:
+		// No ACK, nor anything else, within PingTimeout: gone.
+		c.life.pingOut = false
+		c.mu.Unlock()
+		c.peerGone()
+		return
+	case c.life.pingOut:
+		// Something arrived, but not the ACK yet: a peer busy sending
+		// is alive; look again when the ACK is due.
+		c.life.keepalive.Reset(ping - silent)
+	case silent < idle:
+		c.life.keepalive.Reset(idle - silent)
+	case len(c.streams) == 0 && c.handlers == 0:
+		// Nothing to protect: IdleTimeout's business.
+		c.life.keepalive.Reset(idle)
+	default:
+		c.life.pingOut = true
+		c.wq.push(writeItem{kind: itemPing, data: keepalivePingData})
+		c.life.keepalive.Reset(ping)
+	}
+	c.mu.Unlock()
+}
+
+// onKeepaliveAck takes the ACK of our keepalive PING.
+func (c *conn) onKeepaliveAck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.life.pingOut && !c.life.closed {
+		c.life.pingOut = false
+		c.life.keepalive.Reset(c.cfg.readIdleTimeout)
+	}
+}
+
+// errPeerGone is the cause of a connection closed because its peer
+// stopped answering.
+var errPeerGone = &ConnectionError{Code: ErrCodeNo, Reason: "connection closed: the peer did not answer a keepalive PING within PingTimeout"}
+
+// peerGone closes a connection whose peer stopped answering: no GOAWAY,
+// which would only wait in a socket nobody reads.
+func (c *conn) peerGone() {
+	c.countError(0, ErrCodeNo, "keepalive_timeout")
+	c.logger().Info("h2server: peer did not answer a keepalive PING; closing the connection",
+		"read_idle_timeout", c.cfg.readIdleTimeout, "ping_timeout", c.cfg.pingTimeout)
+	c.cancel(errPeerGone)
+	c.closeTransport()
+}

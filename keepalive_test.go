@@ -1,0 +1,114 @@
+package h2server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Keepalive (keepalive.go): PING after ReadIdleTimeout of silence while a
+// stream is open; no answer within PingTimeout closes the connection.
+
+func keepaliveServer(s *Server) { s.ReadIdleTimeout, s.PingTimeout, s.IdleTimeout = 10*time.Second, 5*time.Second, -1 }
+
+// TestKeepaliveFindsVanishedPeer: a peer that stops answering with a
+// stream open gets one PING after 10 s of silence (not before), and the
+// connection closes 5 s later: the handler's context ends with a
+// *ConnectionError that says why, and Read returns it.
+func TestKeepaliveFindsVanishedPeer(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, keepaliveServer)
+		tst.greet()
+		start := time.Now()
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...) // the body never comes
+		c := tst.call(1)
+		readErr := make(chan error, 1)
+		go func() { _, err := c.st.Read(make([]byte, 10)); readErr <- err }()
+		time.Sleep(10*time.Second - time.Millisecond)
+		tst.wantIdle()
+		time.Sleep(time.Millisecond)
+		p := wantFrame[*http2.PingFrame](tst)
+		if p.IsAck() || p.Data != keepalivePingData {
+			t.Fatalf("got %v, want our keepalive PING", summarize(p))
+		}
+		// No ACK: the peer is gone.
+		time.Sleep(5*time.Second - time.Millisecond)
+		if err := c.st.Context().Err(); err != nil {
+			t.Fatalf("context ended after %v, before PingTimeout ran out", time.Since(start))
+		}
+		time.Sleep(time.Millisecond)
+		<-c.st.Context().Done()
+		var ce *ConnectionError
+		if cause := context.Cause(c.st.Context()); !errors.As(cause, &ce) || !strings.Contains(ce.Reason, "keepalive") {
+			t.Errorf("context cause %v, want a *ConnectionError about the keepalive PING", cause)
+		}
+		if err := <-readErr; !errors.As(err, &ce) {
+			t.Errorf("Read: %v, want a *ConnectionError", err)
+		}
+		if got := time.Since(start); got != 15*time.Second {
+			t.Errorf("connection closed after %v, want 15s (ReadIdleTimeout + PingTimeout)", got)
+		}
+		if !strings.Contains(tst.logs.String(), "did not answer a keepalive PING") {
+			t.Errorf("no log line; log:\n%s", tst.logs)
+		}
+		close(c.release)
+	})
+}
+
+// TestKeepaliveAnsweredKeepsConnection: a peer that answers the PINGs
+// keeps its connection and its stream for as long as it likes.
+func TestKeepaliveAnsweredKeepsConnection(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, keepaliveServer)
+		tst.greet()
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		pings := 0
+		for range 60 {
+			time.Sleep(time.Second)
+			if f := tst.readFrame(); f != nil {
+				p, ok := f.(*http2.PingFrame)
+				if !ok || p.IsAck() {
+					t.Fatalf("got %v, want only keepalive PINGs", summarize(f))
+				}
+				pings++
+				tst.fr.WritePing(true, p.Data)
+			}
+		}
+		if err := c.st.Context().Err(); err != nil {
+			t.Fatalf("stream context ended: %v", context.Cause(c.st.Context()))
+		}
+		if pings < 4 || pings > 6 {
+			t.Errorf("%d PINGs in a minute, want one per ReadIdleTimeout of silence (about 5)", pings)
+		}
+		close(c.release)
+	})
+}
+
+// TestKeepaliveQuietWhileReading: a peer that keeps sending is never
+// pinged, and an idle connection (no stream open) is left to
+// IdleTimeout.
+func TestKeepaliveQuietWhileReading(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, keepaliveServer)
+		tst.greet()
+		time.Sleep(time.Minute) // no stream: no PING
+		tst.wantIdle()
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		for range 20 {
+			time.Sleep(5 * time.Second)
+			tst.fr.WriteData(1, false, []byte("x"))
+			if f := tst.readFrame(); f != nil {
+				if _, ok := f.(*http2.PingFrame); ok {
+					t.Fatalf("PING while the peer sends every 5 s")
+				}
+			}
+		}
+		close(c.release)
+	})
+}
