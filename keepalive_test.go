@@ -13,7 +13,9 @@ import (
 // Keepalive (keepalive.go): PING after ReadIdleTimeout of silence while a
 // stream is open; no answer within PingTimeout closes the connection.
 
-func keepaliveServer(s *Server) { s.ReadIdleTimeout, s.PingTimeout, s.IdleTimeout = 10*time.Second, 5*time.Second, -1 }
+func keepaliveServer(s *Server) {
+	s.ReadIdleTimeout, s.PingTimeout, s.IdleTimeout = 10*time.Second, 5*time.Second, -1
+}
 
 // TestKeepaliveFindsVanishedPeer: a peer that stops answering with a
 // stream open gets one PING after 10 s of silence (not before), and the
