@@ -407,11 +407,7 @@ func TestFaultJ2_ConnectionLossIsConnectionError(t *testing.T) {
 		tst.writeHeaders(1, false, reqFields("POST", "/")...)
 		c := tst.call(1)
 		ctx := c.st.Context()
-		read := make(chan error, 1)
-		go func() {
-			_, err := c.st.Read(make([]byte, 10))
-			read <- err
-		}()
+		read := readInBackground(c.st)
 		synctest.Wait()
 		tst.cc.Close()
 		<-tst.served
@@ -440,11 +436,7 @@ func TestFaultJ3_PeerGoAwayErrorIsRemote(t *testing.T) {
 		tst.writeHeaders(1, false, reqFields("POST", "/")...)
 		c := tst.call(1)
 		ctx := c.st.Context()
-		read := make(chan error, 1)
-		go func() {
-			_, err := c.st.Read(make([]byte, 10))
-			read <- err
-		}()
+		read := readInBackground(c.st)
 		synctest.Wait()
 		tst.fr.WriteGoAway(1, http2.ErrCodeProtocol, []byte("client gave up"))
 		synctest.Wait()

@@ -28,8 +28,7 @@ func TestKeepaliveFindsVanishedPeer(t *testing.T) {
 		start := time.Now()
 		tst.writeHeaders(1, false, reqFields("POST", "/upload")...) // the body never comes
 		c := tst.call(1)
-		readErr := make(chan error, 1)
-		go func() { _, err := c.st.Read(make([]byte, 10)); readErr <- err }()
+		readErr := readInBackground(c.st)
 		time.Sleep(10*time.Second - time.Millisecond)
 		tst.wantIdle()
 		time.Sleep(time.Millisecond)

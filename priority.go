@@ -108,12 +108,21 @@ type readyRings struct {
 // push adds st unless it is in a ring already: a stream takes one turn
 // per round however many events (its handler's Flush, a WINDOW_UPDATE, a
 // SETTINGS change) ask for it meanwhile.
-func (r *readyRings) push(st *Stream) {
+func (r *readyRings) push(st *Stream) { r.add(st, false) }
+
+// pushFront puts st at the head of its ring, unless it is in one.
+func (r *readyRings) pushFront(st *Stream) { r.add(st, true) }
+
+func (r *readyRings) add(st *Stream, front bool) {
 	if st.out.inRing {
 		return
 	}
 	st.out.inRing = true
-	r.rings[st.out.prio.urgency].push(st)
+	if front {
+		r.rings[st.out.prio.urgency].pushFront(st)
+	} else {
+		r.rings[st.out.prio.urgency].push(st)
+	}
 	r.n++
 }
 
@@ -130,25 +139,9 @@ func (r *readyRings) next() *Stream {
 	return nil
 }
 
-// pushFront puts st at the head of its ring, unless it is in one.
-func (r *readyRings) pushFront(st *Stream) {
-	if st.out.inRing {
-		return
-	}
-	st.out.inRing = true
-	r.rings[st.out.prio.urgency].pushFront(st)
-	r.n++
-}
-
 // requeue puts back a stream that has more to send: an incremental one
 // behind its peers, a non-incremental one at the head, to be finished
 // first.
 func (r *readyRings) requeue(st *Stream) {
-	if st.out.prio.incremental || !st.out.prio.signalled || st.out.inRing {
-		r.push(st)
-		return
-	}
-	st.out.inRing = true
-	r.rings[st.out.prio.urgency].pushFront(st)
-	r.n++
+	r.add(st, !st.out.prio.incremental && st.out.prio.signalled)
 }

@@ -413,3 +413,14 @@ func wantStreamError(t testing.TB, err error, code ErrCode) {
 
 // run is synctest.Test, named for the reader.
 func run(t *testing.T, f func(t *testing.T)) { synctest.Test(t, f) }
+
+// readInBackground starts a Read of st on a goroutine of its own and
+// returns the channel its error arrives on.
+func readInBackground(st *Stream) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := st.Read(make([]byte, 10))
+		ch <- err
+	}()
+	return ch
+}
