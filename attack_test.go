@@ -129,10 +129,11 @@ var atkScenarios = []atkScenario{
 		attack: atkZeroLengthFields,
 	},
 	{
-		name: "ping_flood_unread", budget: 2 * time.Second, maxFrames: 2_000_000,
-		closeWithin: time.Second, codes: atkCalm,
+		name: "ping_flood_unread", budget: 3 * time.Second, maxFrames: 2_000_000,
+		closeWithin: 2 * time.Second, codes: atkCalm,
 		attack: func(e *atkEnv) { atkControlFlood(e, false) },
-		note:   "attacker never reads; GOAWAY looked for after the attack",
+		note: "attacker never reads; GOAWAY looked for after the attack; the third PING within MinPingInterval " +
+			"gets GOAWAY too_many_pings, then the connection lingers 1 s so that a real client (grpc-go backs off on it) sees it",
 	},
 	{
 		name: "settings_flood_unread", budget: 2 * time.Second, maxFrames: 2_000_000,

@@ -35,6 +35,9 @@ type conn struct {
 	opened bool
 	// handedOff is set when the connection went to Server.HTTP1.
 	handedOff bool
+	// sentResponse is set by the writer when it writes HEADERS or DATA,
+	// and taken by the reader as it judges a client's PING (pings.go).
+	sentResponse atomic.Bool
 
 	ctx    context.Context // parent of every stream's context; cancelled at teardown
 	cancel context.CancelCauseFunc
@@ -108,10 +111,12 @@ type reader struct {
 	parkFailed      bool // park refused in this idle spell; do not ask again until a stream opens
 	// fromServe: the connection came from Serve, so the reader may move
 	// to a new goroutine (shouldHop) or park.
-	fromServe bool
-	hopAt     time.Duration // when the reader last moved, since processStart; 0: never
-	glitches  float64       // tokens left in the glitch budget
-	glitchAt  time.Duration // when glitches was last refilled, since processStart; 0: never
+	fromServe   bool
+	pingStrikes uint8         // client PINGs that came too soon (pings.go)
+	lastPing    uint32        // when the client last sent a PING: ms since processStart, 0: never
+	hopAt       time.Duration // when the reader last moved, since processStart; 0: never
+	glitches    float64       // tokens left in the glitch budget
+	glitchAt    time.Duration // when glitches was last refilled, since processStart; 0: never
 }
 
 // connLife is the connection's way to its end, guarded by conn.mu: going

@@ -126,6 +126,9 @@ func (c *conn) onPing(f *http2.PingFrame) error {
 		}
 		return nil
 	}
+	if err := c.judgePing(); err != nil {
+		return err
+	}
 	c.wq.push(writeItem{kind: itemPingAck, data: f.Data})
 	return nil
 }

@@ -113,6 +113,20 @@ type Server struct {
 	// keepalive Timeout). Negative disables keepalive altogether.
 	PingTimeout time.Duration
 
+	// MinPingInterval is the shortest spacing of the client's PINGs the
+	// server takes without complaint while it sends the client nothing;
+	// three closer ones in a row end the connection with GOAWAY
+	// ENHANCE_YOUR_CALM "too_many_pings" (pings.go). Default: 10 seconds,
+	// the shortest keepalive interval grpc-go's client allows, so no
+	// keepalive client at its own limits is cut off. Negative disables.
+	MinPingInterval time.Duration
+
+	// RejectPingsWithoutStream counts a client's PING on a connection with
+	// no stream open as a strike too, as grpc-go's EnforcementPolicy does
+	// unless PermitWithoutStream. Default: false (Go's client, with
+	// ReadIdleTimeout set, pings idle connections).
+	RejectPingsWithoutStream bool
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -179,28 +193,30 @@ func (s *Server) http1Listener() *handoffListener {
 // config is the validated, defaulted form of a Server's fields, fixed for
 // the server's life.
 type config struct {
-	handler                Handler
-	logger                 *slog.Logger
-	maxConcurrentStreams   uint32
-	maxHeaderListSize      uint32
-	maxReadFrameSize       uint32
-	initialStreamWindow    int32
-	initialConnWindow      int32
-	idleTimeout            time.Duration
-	prefaceTimeout         time.Duration
-	settingsAckTimeout     time.Duration
-	writeTimeout           time.Duration
-	shutdownPingTimeout    time.Duration
-	maxContinuationFrames  int
-	maxHeaderBlockBytes    int
-	maxGlitchesPerMinute   int
-	maxQueuedControlFrames int
-	maxSettingsPerFrame    int
-	maxPendingHandlers     int
-	stallTimeout           time.Duration
-	readIdleTimeout        time.Duration
-	pingTimeout            time.Duration
-	hooks                  Hooks
+	handler                  Handler
+	logger                   *slog.Logger
+	maxConcurrentStreams     uint32
+	maxHeaderListSize        uint32
+	maxReadFrameSize         uint32
+	initialStreamWindow      int32
+	initialConnWindow        int32
+	idleTimeout              time.Duration
+	prefaceTimeout           time.Duration
+	settingsAckTimeout       time.Duration
+	writeTimeout             time.Duration
+	shutdownPingTimeout      time.Duration
+	maxContinuationFrames    int
+	maxHeaderBlockBytes      int
+	maxGlitchesPerMinute     int
+	maxQueuedControlFrames   int
+	maxSettingsPerFrame      int
+	maxPendingHandlers       int
+	stallTimeout             time.Duration
+	readIdleTimeout          time.Duration
+	pingTimeout              time.Duration
+	minPingInterval          time.Duration
+	rejectPingsWithoutStream bool
+	hooks                    Hooks
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -228,25 +244,27 @@ func (s *Server) buildConfig() (*config, error) {
 		return nil, errors.New("h2server: Server.Handler is nil")
 	}
 	c := &config{
-		handler:                s.Handler,
-		logger:                 orDefault(s.Logger, slog.Default()),
-		maxConcurrentStreams:   orDefault(s.MaxConcurrentStreams, 100),
-		maxHeaderListSize:      orDefault(s.MaxHeaderListSize, 64<<10),
-		maxReadFrameSize:       orDefault(s.MaxReadFrameSize, 16384),
-		initialStreamWindow:    orDefault(s.InitialStreamWindowSize, 256<<10),
-		initialConnWindow:      orDefault(s.InitialConnWindowSize, 1<<20),
-		idleTimeout:            timeout(s.IdleTimeout, 5*time.Minute),
-		prefaceTimeout:         timeout(s.PrefaceTimeout, 10*time.Second),
-		settingsAckTimeout:     timeout(s.SettingsAckTimeout, 10*time.Second),
-		writeTimeout:           timeout(s.WriteTimeout, 30*time.Second),
-		shutdownPingTimeout:    time.Second,
-		maxGlitchesPerMinute:   orDefault(s.MaxGlitchesPerMinute, 1000),
-		maxQueuedControlFrames: orDefault(s.MaxQueuedControlFrames, 1000),
-		maxContinuationFrames:  orDefault(s.MaxContinuationFrames, 32),
-		maxSettingsPerFrame:    orDefault(s.MaxSettingsPerFrame, 32),
-		stallTimeout:           timeout(s.StallTimeout, 30*time.Second),
-		readIdleTimeout:        timeout(s.ReadIdleTimeout, 2*time.Hour),
-		pingTimeout:            timeout(s.PingTimeout, 20*time.Second),
+		handler:                  s.Handler,
+		logger:                   orDefault(s.Logger, slog.Default()),
+		maxConcurrentStreams:     orDefault(s.MaxConcurrentStreams, 100),
+		maxHeaderListSize:        orDefault(s.MaxHeaderListSize, 64<<10),
+		maxReadFrameSize:         orDefault(s.MaxReadFrameSize, 16384),
+		initialStreamWindow:      orDefault(s.InitialStreamWindowSize, 256<<10),
+		initialConnWindow:        orDefault(s.InitialConnWindowSize, 1<<20),
+		idleTimeout:              timeout(s.IdleTimeout, 5*time.Minute),
+		prefaceTimeout:           timeout(s.PrefaceTimeout, 10*time.Second),
+		settingsAckTimeout:       timeout(s.SettingsAckTimeout, 10*time.Second),
+		writeTimeout:             timeout(s.WriteTimeout, 30*time.Second),
+		shutdownPingTimeout:      time.Second,
+		maxGlitchesPerMinute:     orDefault(s.MaxGlitchesPerMinute, 1000),
+		maxQueuedControlFrames:   orDefault(s.MaxQueuedControlFrames, 1000),
+		maxContinuationFrames:    orDefault(s.MaxContinuationFrames, 32),
+		maxSettingsPerFrame:      orDefault(s.MaxSettingsPerFrame, 32),
+		stallTimeout:             timeout(s.StallTimeout, 30*time.Second),
+		readIdleTimeout:          timeout(s.ReadIdleTimeout, 2*time.Hour),
+		pingTimeout:              timeout(s.PingTimeout, 20*time.Second),
+		minPingInterval:          timeout(s.MinPingInterval, 10*time.Second),
+		rejectPingsWithoutStream: s.RejectPingsWithoutStream,
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks

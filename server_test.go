@@ -1127,7 +1127,8 @@ func TestServerHandlersBoundedAfterResets(t *testing.T) {
 
 func TestServerControlFramesThrottleReader(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, HandlerFunc(hello), func(s *Server) { s.MaxQueuedControlFrames = 10 })
+		// The PING policy (pings.go) would end this flood first.
+		tst := newServerTester(t, HandlerFunc(hello), func(s *Server) { s.MaxQueuedControlFrames, s.MinPingInterval = 10, -1 })
 		tst.greet()
 		// A client that does not read: the server's socket writes block.
 		tst.sc.stallWrites(true)

@@ -489,6 +489,9 @@ func (w *writer) writeRound() bool {
 		w.waiting[i] = nil
 	}
 	w.waiting = w.waiting[:0]
+	if progress {
+		w.c.sentResponse.Store(true) // see conn.judgePing
+	}
 	return progress
 }
 
