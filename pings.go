@@ -26,7 +26,9 @@ func (c *conn) judgePing() error {
 	if c.sentResponse.Swap(false) {
 		c.rd.pingStrikes = 0
 	}
-	tooSoon := c.rd.lastPing != 0 && time.Duration(now-c.rd.lastPing)*time.Millisecond < min
+	// A tenth of slack: a client pinging every MinPingInterval exactly
+	// must not be charged for the jitter of its timers and the network.
+	tooSoon := c.rd.lastPing != 0 && time.Duration(now-c.rd.lastPing)*time.Millisecond < min-min/10
 	c.rd.lastPing = now
 	idle := c.cfg.rejectPingsWithoutStream && c.nstreams.Load() == 0
 	if !tooSoon && !idle {

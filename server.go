@@ -114,7 +114,8 @@ type Server struct {
 	PingTimeout time.Duration
 
 	// MinPingInterval is the shortest spacing of the client's PINGs the
-	// server takes without complaint while it sends the client nothing;
+	// server takes without complaint (less a tenth, for jitter) while it
+	// sends the client nothing;
 	// three closer ones in a row end the connection with GOAWAY
 	// ENHANCE_YOUR_CALM "too_many_pings" (pings.go). Default: 10 seconds,
 	// the shortest keepalive interval grpc-go's client allows, so no
