@@ -872,6 +872,7 @@ func atkMalformed(e *atkEnv) {
 
 func atkCheckMalformed(t *testing.T, e *atkEnv) {
 	var withErr, closedAfter, silentClose int
+	waitUntil := time.Now().Add(lingerTimeout * (1 + atkScale))
 	for _, c := range e.allConns() {
 		gs, _, _, _ := c.counts()
 		for _, g := range gs {
@@ -882,6 +883,13 @@ func atkCheckMalformed(t *testing.T, e *atkEnv) {
 		switch {
 		case len(gs) > 0 && gs[len(gs)-1] != http2.ErrCodeNo:
 			withErr++
+			// A connection that got its GOAWAY just as the attack
+			// ended is still in its 1 s linger: wait for it (longer
+			// under -race, see atkScale).
+			select {
+			case <-c.gone:
+			case <-time.After(time.Until(waitUntil)):
+			}
 			if c.closed.Load() {
 				closedAfter++
 			}

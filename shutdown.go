@@ -53,7 +53,8 @@ func (c *conn) setLingerLocked() {
 // us reading, however active its peer.
 const maxLinger = 10 * time.Second
 
-// lingerOn, after each frame the reader took once our side is closed,
+// lingerOn, after each frame the reader took once our side is closed
+// gracefully,
 // gives the peer lingerTimeout more to finish reading and close its own
 // side (up to maxLinger in all). A client on a busy machine may take
 // longer than lingerTimeout to read the last responses; closing on it
@@ -61,8 +62,8 @@ const maxLinger = 10 * time.Second
 // lose the responses it has not read yet. Reader only.
 func (c *conn) lingerOn() {
 	from := c.lingerFrom.Load()
-	if from == 0 {
-		return
+	if from == 0 || c.failing.Load() {
+		return // after a connection error, lingerTimeout and no more
 	}
 	now := time.Since(processStart)
 	if now-time.Duration(from) < maxLinger {
