@@ -88,7 +88,6 @@ type conn struct {
 	handlers     int                // guarded by mu: handler goroutines running
 	pending      []*Stream          // guarded by mu: streams waiting for a handler slot
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
-	logged       map[string]bool    // guarded by mu: reasons already logged
 	idleWorkers  atomic.Int32       // handler goroutines waiting on work for another stream
 	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
 }
@@ -135,10 +134,28 @@ type connLife struct {
 	pingOut       bool          // our keepalive PING awaits its ACK (keepalive.go)
 	idleTimer     *time.Timer   // made once, re-armed with Reset
 	idleAt        time.Duration // when the armed idle timer is due, since processStart
+	draining      bool          // drained for its age or by ConnInfo.Drain (age.go)
+	drainAsked    bool          // ConnInfo.Drain came before the writer started
 	settingsTimer *time.Timer
+	keepalive     *time.Timer // keepalive.go
+	rare          *lifeRare   // made on first use: most connections never need it
+}
+
+// lifeRare is the part of connLife that most connections never use, kept
+// apart so that every idle connection does not pay for it.
+type lifeRare struct {
 	shutdownTimer *time.Timer
-	keepalive     *time.Timer      // keepalive.go
+	ageTimer      *time.Timer      // MaxConnectionAge, then MaxConnectionAgeGrace (age.go)
 	peerErr       *ConnectionError // the peer's GOAWAY, if it named an error
+	logged        map[string]bool  // reasons already logged (logOnce)
+}
+
+// rareLocked returns life.rare, making it; mu held.
+func (c *conn) rareLocked() *lifeRare {
+	if c.life.rare == nil {
+		c.life.rare = new(lifeRare)
+	}
+	return c.life.rare
 }
 
 func stopTimer(t *time.Timer) {
@@ -184,7 +201,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config, base context.Context) *conn 
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
 	c.work = make(chan *Stream)
-	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc}
+	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
 	c.ctx, c.cancel = context.WithCancelCause(base)
 	return c
 }
@@ -417,6 +434,7 @@ func (c *conn) startWriter() {
 	}
 	c.armIdleLocked()
 	c.startKeepaliveLocked()
+	c.startAgeLocked()
 }
 
 // teardown runs when the reader stops: every stream fails, timers stop,
@@ -424,7 +442,10 @@ func (c *conn) startWriter() {
 func (c *conn) teardown() {
 	c.mu.Lock()
 	c.life.closed = true // from now on nothing is armed (see connLife)
-	peerErr := c.life.peerErr
+	var peerErr *ConnectionError
+	if c.life.rare != nil {
+		peerErr = c.life.rare.peerErr
+	}
 	c.mu.Unlock()
 	if peerErr != nil {
 		c.cancel(peerErr)
@@ -460,8 +481,11 @@ func (c *conn) teardown() {
 	c.pending = nil
 	stopTimer(c.life.idleTimer)
 	stopTimer(c.life.settingsTimer)
-	stopTimer(c.life.shutdownTimer)
 	stopTimer(c.life.keepalive)
+	if r := c.life.rare; r != nil {
+		stopTimer(r.shutdownTimer)
+		stopTimer(r.ageTimer)
+	}
 	c.mu.Unlock()
 	for _, st := range streams {
 		st.fail(cause)

@@ -48,6 +48,8 @@ type ConnInfo struct {
 	// those who need what only it offers. Reading from or writing to it
 	// breaks the HTTP/2 connection; closing it ends the connection.
 	NetConn net.Conn
+
+	c *conn // for Drain; nil in a ConnInfo made elsewhere
 }
 
 // StreamInfo describes one stream to hooks. The counters are final in

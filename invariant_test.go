@@ -321,10 +321,15 @@ func (r *invRun) checkGone() {
 	if c != nil {
 		// Before the hour passes, which would fire them.
 		c.mu.Lock()
+		rare := c.life.rare
+		if rare == nil {
+			rare = new(lifeRare)
+		}
 		for _, tm := range []struct {
 			name string
 			t    *time.Timer
-		}{{"idle", c.life.idleTimer}, {"settings", c.life.settingsTimer}, {"shutdown", c.life.shutdownTimer}} {
+		}{{"idle", c.life.idleTimer}, {"settings", c.life.settingsTimer}, {"keepalive", c.life.keepalive},
+			{"shutdown", rare.shutdownTimer}, {"age", rare.ageTimer}} {
 			if tm.t != nil && tm.t.Stop() {
 				r.violate("leak_timer", "the %s timer is armed after the connection ended", tm.name)
 			}

@@ -167,6 +167,8 @@ func newInvRun(t *testing.T, cfg invConfig) *invRun {
 		// The driver pings as often as it likes: the PING policy
 		// (pings.go) is a limit, not an invariant.
 		MinPingInterval: -1,
+		// Armed, never reached: checkGone sees the age timer stopped.
+		MaxConnectionAge: 24 * time.Hour,
 	}
 	r.sc, r.cc = newPipe()
 	r.fr = http2.NewFramer(r.cc, &r.in)

@@ -173,12 +173,13 @@ func (c *conn) countError(id uint32, code ErrCode, reason string) {
 func (c *conn) logOnce(reason string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.logged[reason] {
+	r := c.rareLocked()
+	if r.logged[reason] {
 		return false
 	}
-	if c.logged == nil {
-		c.logged = make(map[string]bool)
+	if r.logged == nil {
+		r.logged = make(map[string]bool)
 	}
-	c.logged[reason] = true
+	r.logged[reason] = true
 	return true
 }

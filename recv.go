@@ -135,9 +135,9 @@ func (c *conn) onPing(f *http2.PingFrame) error {
 
 func (c *conn) onGoAway(f *http2.GoAwayFrame) error {
 	c.mu.Lock()
-	if f.ErrCode != http2.ErrCodeNo && c.life.peerErr == nil {
+	if f.ErrCode != http2.ErrCodeNo && c.rareLocked().peerErr == nil {
 		// What streams still open see when the connection ends.
-		c.life.peerErr = &ConnectionError{Code: ErrCode(f.ErrCode), Remote: true, Reason: string(f.DebugData())}
+		c.life.rare.peerErr = &ConnectionError{Code: ErrCode(f.ErrCode), Remote: true, Reason: string(f.DebugData())}
 	}
 	// The client opens no more streams; the ones it has finish, then we close.
 	c.goAwayLocked()

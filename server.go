@@ -128,6 +128,23 @@ type Server struct {
 	// ReadIdleTimeout set, pings idle connections).
 	RejectPingsWithoutStream bool
 
+	// MaxConnectionAge, when positive, drains each connection once it is
+	// about this old (each connection draws its age within 10% either
+	// side, so that connections opened together do not all end
+	// together): the graceful two-phase GOAWAY of Shutdown, after which
+	// its client reconnects and a load balancer in front of several
+	// instances can place it afresh. See ConnInfo.Drain for the same on
+	// demand. Default: 0, no limit.
+	MaxConnectionAge time.Duration
+
+	// MaxConnectionAgeGrace, when positive, bounds how long a drained
+	// connection (MaxConnectionAge, ConnInfo.Drain) may keep serving the
+	// streams it admitted: when it runs out, the connection closes and
+	// their contexts end with a *ConnectionError saying so. Default: 0,
+	// no bound (streams run to completion; Shutdown's context bounds
+	// them when the server stops).
+	MaxConnectionAgeGrace time.Duration
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -217,6 +234,8 @@ type config struct {
 	pingTimeout              time.Duration
 	minPingInterval          time.Duration
 	rejectPingsWithoutStream bool
+	maxConnAge               time.Duration
+	maxConnAgeGrace          time.Duration
 	hooks                    Hooks
 }
 
@@ -266,6 +285,8 @@ func (s *Server) buildConfig() (*config, error) {
 		pingTimeout:              timeout(s.PingTimeout, 20*time.Second),
 		minPingInterval:          timeout(s.MinPingInterval, 10*time.Second),
 		rejectPingsWithoutStream: s.RejectPingsWithoutStream,
+		maxConnAge:               max(s.MaxConnectionAge, 0),
+		maxConnAgeGrace:          max(s.MaxConnectionAgeGrace, 0),
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks

@@ -179,6 +179,12 @@ func (c *conn) shutdown() {
 		c.closeTransport()
 		return
 	}
+	c.shutdownLocked()
+}
+
+// shutdownLocked queues the first GOAWAY and its PING of a graceful
+// shutdown (see shutdown), once; mu held, the writer started.
+func (c *conn) shutdownLocked() {
 	if c.life.shutdownSent || c.life.goingAway || c.life.closed {
 		return
 	}
@@ -187,7 +193,7 @@ func (c *conn) shutdown() {
 	c.life.shutdownSent = true
 	c.wq.push(writeItem{kind: itemGoAway, id: 1<<31 - 1, code: ErrCodeNo})
 	c.wq.push(writeItem{kind: itemPing, data: shutdownPingData})
-	c.life.shutdownTimer = time.AfterFunc(c.cfg.shutdownPingTimeout, c.finishShutdown)
+	c.rareLocked().shutdownTimer = time.AfterFunc(c.cfg.shutdownPingTimeout, c.finishShutdown)
 }
 
 func (c *conn) finishShutdown() {
@@ -196,8 +202,6 @@ func (c *conn) finishShutdown() {
 	if !c.life.shutdownSent || c.life.closed {
 		return
 	}
-	if c.life.shutdownTimer != nil {
-		c.life.shutdownTimer.Stop()
-	}
+	stopTimer(c.life.rare.shutdownTimer)
 	c.goAwayLocked()
 }
