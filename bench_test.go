@@ -664,7 +664,9 @@ func newBenchConn(tb testing.TB) *conn {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return newConn(srv, benchDiscardConn{}, cfg, context.Background())
+	c := newConn(srv, benchDiscardConn{}, cfg)
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	return c
 }
 
 // benchDiscardConn is a net.Conn that accepts every write and never has data.

@@ -180,10 +180,9 @@ type headerBlock struct {
 	bytes     int    // encoded bytes so far
 }
 
-// newConn makes the connection's state; base is the context it derives
-// from (Server.BaseContext), before Server.ConnContext, which serve
-// applies on the connection's own goroutine.
-func newConn(srv *Server, nc net.Conn, cfg *config, base context.Context) *conn {
+// newConn makes the connection's state; serveAccepted makes its context,
+// on the connection's own goroutine.
+func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c := &conn{
 		srv:     srv,
 		nc:      nc,
@@ -202,7 +201,6 @@ func newConn(srv *Server, nc net.Conn, cfg *config, base context.Context) *conn 
 	c.wq.space = make(chan struct{}, 1)
 	c.work = make(chan *Stream)
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
-	c.ctx, c.cancel = context.WithCancelCause(base)
 	return c
 }
 
@@ -215,17 +213,28 @@ func (c *conn) logger() *slog.Logger {
 	return c.logp.Load()
 }
 
-// serve runs the connection on the calling goroutine, which becomes its
-// reader, and returns when the connection is closed.
-func (c *conn) serve() error { return c.serveAccepted(false) }
-
 // serveAccepted does the TLS handshake, if the connection is TLS, then
 // serves HTTP/2 (over TLS, or h2c). With fromServe set (connections from
 // Serve), the rest runs on a new goroutine: the handshake grows its
 // goroutine's stack to tens of kilobytes, which the long-lived reader
 // would otherwise keep for the connection's life.
-func (c *conn) serveAccepted(fromServe bool) error {
+func (c *conn) serveAccepted(fromServe bool, base context.Context) error {
 	c.rd.fromServe = fromServe
+	err := c.acceptProxied()
+	ctx := base
+	if err == nil && c.srv.ConnContext != nil {
+		if ctx = c.srv.ConnContext(base, c.info.NetConn); ctx == nil {
+			c.logger().Error(errNilConnContext.Error() + "; closing the connection")
+			ctx, err = base, errNilConnContext
+		}
+	}
+	// Nothing outside this goroutine touches the context before the
+	// connection opens.
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	if err != nil {
+		c.teardown()
+		return err
+	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil || c.handedOff {
 			c.teardown()
@@ -237,6 +246,40 @@ func (c *conn) serveAccepted(fromServe bool) error {
 		}
 	}
 	return c.serveH2()
+}
+
+// acceptProxied reads the PROXY header of a connection from a load
+// balancer (Server.ProxyProtocol) and takes the client's addresses from
+// it; the server goes on with the connection as accepted, whose next
+// byte is the client's first. A missing or malformed header is logged.
+func (c *conn) acceptProxied() error {
+	p := c.cfg.proxy
+	if p == nil || !p.fromBalancer(c.nc.RemoteAddr()) {
+		return nil
+	}
+	under := c.nc
+	tc, isTLS := c.nc.(*tls.Conn)
+	if isTLS {
+		under = tc.NetConn() // the header comes before the TLS handshake
+	}
+	pc, err := readProxyHeader(under, c.cfg.prefaceTimeout)
+	if err != nil {
+		level := slog.LevelInfo
+		if errors.Is(err, io.EOF) {
+			// A balancer's TCP health check: connect, then hang up.
+			level = slog.LevelDebug
+		}
+		c.countError(0, ErrCodeProtocol, "proxy_header")
+		c.logger().Log(context.Background(), level, "h2server: no valid PROXY protocol header from a balancer; closing the connection", "err", err)
+		return fmt.Errorf("h2server: PROXY protocol header: %w", err)
+	}
+	c.info.RemoteAddr, c.info.LocalAddr = pc.RemoteAddr(), pc.LocalAddr()
+	if !isTLS {
+		// A *tls.Conn cannot take other addresses: it keeps the
+		// balancer's, and ConnInfo has the client's.
+		c.info.NetConn = pc
+	}
+	return nil
 }
 
 // serveH2 reads the preface and runs the connection until it ends.

@@ -1146,10 +1146,28 @@ type rawClient struct {
 // SETTINGS frame.
 func dialRaw(t *testing.T, addr string) *rawClient {
 	t.Helper()
+	return dialRawAfter(t, addr, nil)
+}
+
+// dialRawAfter is dialRaw with bytes to send before the preface (a PROXY
+// header, say).
+func dialRawAfter(t *testing.T, addr string, prefix []byte) *rawClient {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(testTimeout))
+	if _, err := nc.Write(prefix); err != nil {
+		t.Fatal(err)
+	}
+	return rawClientOver(t, nc)
+}
+
+// rawClientOver is dialRaw over a connection already made.
+func rawClientOver(t *testing.T, nc net.Conn) *rawClient {
+	t.Helper()
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(testTimeout))
 	c := &rawClient{t: t, nc: nc}
@@ -1217,6 +1235,32 @@ func (c *rawClient) request(id uint32, method, path string, endStream bool) {
 		StreamID: id, BlockFragment: c.buf.Bytes(), EndStream: endStream, EndHeaders: true,
 	}); err != nil {
 		c.t.Fatal(err)
+	}
+}
+
+// goAwaysUntilEOF reads frames until the server closes the connection and
+// returns the GOAWAY codes it sent, answering PINGs on the way.
+func (c *rawClient) goAwaysUntilEOF() []http2.ErrCode {
+	c.t.Helper()
+	var codes []http2.ErrCode
+	for {
+		f, err := c.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset by peer") {
+				c.t.Fatalf("reading until the server closes: %v", err)
+			}
+			return codes
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			codes = append(codes, f.ErrCode)
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				if err := c.fr.WritePing(true, f.Data); err != nil {
+					c.t.Fatal(err)
+				}
+			}
+		}
 	}
 }
 

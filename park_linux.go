@@ -118,11 +118,18 @@ func (ep *epoll) wait(toks []uint64) ([]uint64, error) {
 }
 
 // rawConnOf returns the raw socket of a connection the reader may park and
-// read directly: a *net.TCPConn. Anything else (TLS, wrapped or in-memory
-// connections) is read through its own Read.
+// read directly: a *net.TCPConn, or the socket of a SocketConn. Anything
+// else (TLS, other wrappers, in-memory connections) is read through its
+// own Read.
 func rawConnOf(nc net.Conn) syscall.RawConn {
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
+	var tc *net.TCPConn
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		tc = nc
+	case SocketConn:
+		tc = nc.TCPSocket()
+	}
+	if tc == nil {
 		return nil
 	}
 	raw, err := tc.SyscallConn()

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -159,32 +158,6 @@ func (c *rawClient) getHello(id uint32) {
 	c.get(id, "/")
 	if status, body := c.response(id); status != "200" || body != "hello" {
 		c.t.Fatalf("stream %d: status %q body %q, want 200 hello", id, status, body)
-	}
-}
-
-// goAwaysUntilEOF reads frames until the server closes the connection and
-// returns the GOAWAY codes it sent, answering PINGs on the way.
-func (c *rawClient) goAwaysUntilEOF() []http2.ErrCode {
-	c.t.Helper()
-	var codes []http2.ErrCode
-	for {
-		f, err := c.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset by peer") {
-				c.t.Fatalf("reading until the server closes: %v", err)
-			}
-			return codes
-		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			codes = append(codes, f.ErrCode)
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				if err := c.fr.WritePing(true, f.Data); err != nil {
-					c.t.Fatal(err)
-				}
-			}
-		}
 	}
 }
 
@@ -397,5 +370,84 @@ func TestParkChurn(t *testing.T) {
 	ls.srv.Close()
 	if n := parkedConns(ls.srv); n != 0 {
 		t.Errorf("%d connections parked after Close", n)
+	}
+}
+
+// TestParkProxiedConnection: a connection from a balancer, whose PROXY
+// header the server read (Server.ProxyProtocol), parks and wakes like any
+// other TCP connection.
+func TestParkProxiedConnection(t *testing.T) {
+	events := watchParking(t)
+	ls := startServer(t, &Server{Handler: HandlerFunc(addrHandler), ProxyProtocol: &ProxyProtocol{}}, false)
+	c := dialRawAfter(t, ls.addr, proxyHeader(t, 2))
+	c.ping()
+	c.ping()
+	waitParked(t, ls.srv, events, 1)
+	wantAddrs(t, c, 1)
+	waitParked(t, ls.srv, events, 1)
+	wantAddrs(t, c, 3)
+}
+
+// socketConn is a listener wrapper's connection that declares itself
+// transparent (SocketConn); opaqueConn one that does not.
+type (
+	socketConn struct{ *net.TCPConn }
+	opaqueConn struct{ net.Conn }
+)
+
+func (c socketConn) TCPSocket() *net.TCPConn { return c.TCPConn }
+
+// wrapListener wraps each accepted connection with wrap.
+type wrapListener struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrapListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(nc), nil
+}
+
+// TestParkThroughListenerWrapper: the connections of a wrapping listener
+// park when they implement SocketConn, and are read through their own
+// Read, never parked, when they do not.
+func TestParkThroughListenerWrapper(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrap  func(net.Conn) net.Conn
+		parks bool
+	}{
+		{"SocketConn", func(nc net.Conn) net.Conn { return socketConn{nc.(*net.TCPConn)} }, true},
+		{"opaque", func(nc net.Conn) net.Conn { return opaqueConn{nc} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events := watchParking(t)
+			srv := &Server{Handler: HandlerFunc(parkHandler)}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(wrapListener{l, tc.wrap}) }()
+			defer func() {
+				srv.Close()
+				<-served
+			}()
+			c := dialParkable(t, l.Addr().String())
+			if tc.parks {
+				waitParked(t, srv, events, 1)
+				c.getHello(1)
+				waitParked(t, srv, events, 1)
+				return
+			}
+			c.getHello(1)
+			cs := srv.liveConns()
+			if len(cs) != 1 || cs[0].raw != nil {
+				t.Fatalf("an opaque wrapper's connection may park (raw socket %v), want it read through its Read", cs[0].raw)
+			}
+		})
 	}
 }

@@ -145,6 +145,17 @@ type Server struct {
 	// them when the server stops).
 	MaxConnectionAgeGrace time.Duration
 
+	// ProxyProtocol, when set, reads the PROXY protocol header (versions 1
+	// and 2) that L4 load balancers such as HAProxy (send-proxy,
+	// send-proxy-v2) put before a client's bytes, on connections from
+	// the networks it lists: ConnInfo.RemoteAddr, Request.RemoteAddr and
+	// LocalAddr are then the client's and the address it dialled, not
+	// the balancer's. A connection from a listed network without a valid
+	// header is closed, with one log line. Such connections keep
+	// everything a plain TCP connection has, parking included (see
+	// SocketConn). Default: nil, no PROXY protocol.
+	ProxyProtocol *ProxyProtocol
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -171,11 +182,11 @@ type Server struct {
 
 	// ConnContext, when set, derives a connection's context from the
 	// base context and the accepted connection, as net/http's field of
-	// the same name does: a place for per-connection values. It runs
-	// before the TLS handshake, on Serve's accept loop (so it must be
-	// quick) or ServeConn's caller. It must not return nil (the
-	// connection is then closed and the fault logged). Default: the base
-	// context as it is.
+	// the same name does: a place for per-connection values. It runs on
+	// the connection's own goroutine, before the TLS handshake and after
+	// the PROXY header (whose addresses the connection then reports). It
+	// must not return nil (the connection is then closed and the fault
+	// logged). Default: the base context as it is.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 
 	connIDs    atomic.Uint64 // the last ConnInfo.ID given
@@ -236,6 +247,7 @@ type config struct {
 	rejectPingsWithoutStream bool
 	maxConnAge               time.Duration
 	maxConnAgeGrace          time.Duration
+	proxy                    *ProxyProtocol // a copy: immutable
 	hooks                    Hooks
 }
 
@@ -290,6 +302,14 @@ func (s *Server) buildConfig() (*config, error) {
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks
+	}
+	if s.ProxyProtocol != nil {
+		if err := s.ProxyProtocol.check(); err != nil {
+			return nil, err
+		}
+		p := *s.ProxyProtocol
+		p.From = slices.Clone(p.From)
+		c.proxy = &p
 	}
 	for name, v := range map[string]int{
 		"MaxGlitchesPerMinute": c.maxGlitchesPerMinute, "MaxQueuedControlFrames": c.maxQueuedControlFrames,
@@ -392,11 +412,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		ctx, ok := s.connContext(cfg, base, nc)
-		if !ok {
-			continue
-		}
-		c := newConn(s, nc, cfg, ctx)
+		c := newConn(s, nc, cfg)
 		// Only connections from Serve park (ServeConn serves on its
 		// caller's goroutine), and not TLS ones: rawConnOf says nil.
 		c.raw = rawConnOf(nc)
@@ -404,7 +420,7 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			continue
 		}
-		go c.serveAccepted(true)
+		go c.serveAccepted(true, base)
 	}
 }
 
@@ -464,16 +480,12 @@ func (s *Server) ServeConn(nc net.Conn) error {
 			return errors.New("h2server: Server.BaseContext returned a nil context")
 		}
 	}
-	ctx, ok := s.connContext(cfg, base, nc)
-	if !ok {
-		return errNilConnContext
-	}
-	c := newConn(s, nc, cfg, ctx)
+	c := newConn(s, nc, cfg)
 	if !s.track(c) {
 		nc.Close()
 		return ErrServerClosed
 	}
-	return c.serve()
+	return c.serveAccepted(false, base)
 }
 
 // ListenAndServe listens on the TCP address addr and serves h2c (HTTP/2
@@ -567,20 +579,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 var errNilConnContext = errors.New("h2server: Server.ConnContext returned a nil context")
-
-// connContext applies ConnContext; a nil result closes nc, logged.
-func (s *Server) connContext(cfg *config, base context.Context, nc net.Conn) (context.Context, bool) {
-	if s.ConnContext == nil {
-		return base, true
-	}
-	ctx := s.ConnContext(base, nc)
-	if ctx == nil {
-		cfg.logger.Error(errNilConnContext.Error()+"; closing the connection", "remote", nc.RemoteAddr().String())
-		nc.Close()
-		return nil, false
-	}
-	return ctx, true
-}
 
 // RegisterOnShutdown registers a function to call, on a goroutine of its
 // own, when Shutdown is first called: a place to tell long-lived streams
