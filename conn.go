@@ -52,7 +52,9 @@ type conn struct {
 	work chan *Stream  // hands a stream to an idle worker (see worker)
 	done chan struct{} // closed at teardown: the writer and idle workers stop
 
-	streamUpdateThreshold int32 // immutable: batch size of stream WINDOW_UPDATEs
+	// srtt is the round trip to the client, in microseconds, from our
+	// SETTINGS to its acknowledgement; 0: not measured (recvwin.go).
+	srtt atomic.Uint32
 	// lastRead is when the reader last read from the socket, for the
 	// keepalive timer (keepalive.go).
 	lastRead atomic.Uint32
@@ -76,6 +78,13 @@ type conn struct {
 
 	rd reader // the reader goroutine's alone
 
+	// connOwed is credit of the connection window not yet given back:
+	// positive, owed for bytes held under budget pressure, returned as
+	// handlers read; negative, a surplus the window keeps from streams
+	// whose windows shrank or ended, withheld from the next credit
+	// (recvwin.go).
+	connOwed atomic.Int64
+
 	// lingerFrom is when closeWrite half-closed the transport, as a
 	// duration since processStart; 0 before (see lingerOn).
 	lingerFrom atomic.Int64
@@ -85,11 +94,14 @@ type conn struct {
 	streams      map[uint32]*Stream // guarded by mu: open and half-closed streams
 	nstreams     atomic.Int32       // len(streams), readable without mu
 	lastStreamID uint32             // guarded by mu: highest client stream ID seen
-	handlers     int                // guarded by mu: handler goroutines running
+	handlers     int32              // guarded by mu: handler goroutines running
+	idleWorkers  atomic.Int32       // handler goroutines waiting on work for another stream
 	pending      []*Stream          // guarded by mu: streams waiting for a handler slot
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
-	idleWorkers  atomic.Int32       // handler goroutines waiting on work for another stream
 	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
+	// settingsAt is when our SETTINGS were queued, in µs since
+	// processStart: the reader's, for srtt (recvwin.go).
+	settingsAt uint32
 }
 
 // reader is the state only the reader goroutine touches: nothing else may
@@ -99,8 +111,8 @@ type reader struct {
 	fr                *http2.Framer
 	hdec              *hpack.Decoder
 	hdr               headerBlock
-	inflow            inflow // the connection window we advertised
-	peerInitialWindow uint32 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	inflow            connInflow // the connection window we advertised
+	peerInitialWindow uint32     // the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	// settingsAcked is set once the client acknowledged our SETTINGS:
 	// until then it may use the default windows of RFC 9113 section
 	// 6.9.2, whatever smaller ones we announced.
@@ -190,12 +202,11 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 		done:    make(chan struct{}),
 		streams: make(map[uint32]*Stream),
 		rd: reader{
-			inflow: inflow{avail: cfg.initialConnWindow},
 			// The peer's default until its SETTINGS say otherwise.
 			peerInitialWindow: 65535,
 		},
-		streamUpdateThreshold: max(cfg.initialStreamWindow/4, 1),
 	}
+	c.rd.inflow.avail.Store(cfg.initialConnWindow)
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
@@ -457,6 +468,7 @@ func (c *conn) startWriter() {
 		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
 		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
 	}
+	c.settingsAt = nowMicros()
 	c.wq.open(func() {
 		go func() {
 			defer c.wq.wg.Done()

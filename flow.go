@@ -3,14 +3,17 @@ package h2server
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Flow control (RFC 9113 section 5.2 and 6.9).
 //
 // Inbound windows are the ones we advertise. The connection window is
-// credited back as soon as DATA arrives (see conn.onData), so one handler
-// that reads slowly never stalls its neighbours; what bounds memory is each
-// stream's window, which is credited only as the handler reads.
+// credited back as soon as DATA arrives (see conn.admitData), so one
+// handler that reads slowly never stalls its neighbours; what bounds
+// memory is each stream's window, which is credited only as the handler
+// reads, and, past the server's receive budget, the connection window too
+// (recvwin.go, which also grows the windows).
 //
 // Outbound windows are the ones the peer grants us. They belong to the
 // writer goroutine, which is the only code that spends them.
@@ -54,6 +57,24 @@ func (f *inflow) give(n int, threshold int32) uint32 {
 	f.unacked = 0
 	f.avail += incr
 	return uint32(incr)
+}
+
+// connInflow is the connection window we advertised. The reader takes
+// from avail and credits what arrives; handlers credit it too (credit
+// owed under budget pressure, and growth, recvwin.go), so avail is
+// atomic. unacked is the reader's alone.
+type connInflow struct {
+	avail   atomic.Int32
+	unacked int32
+}
+
+// take is inflow.take for the reader: others only add to avail.
+func (f *connInflow) take(n uint32) bool {
+	if int64(n) > int64(f.avail.Load()) {
+		return false
+	}
+	f.avail.Add(-int32(n))
+	return true
 }
 
 // outflow is a window the peer granted us. A stream's window may go

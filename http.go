@@ -261,8 +261,9 @@ func (a *httpHandler) newRequest(st *Stream, rws *responseState) (*http.Request,
 	r.Header = h
 
 	st.recv.mu.Lock()
-	endStream := st.recv.err == io.EOF && st.recv.n == 0 && st.recv.buf.Len() == 0 && st.recv.trailers == nil
+	endStream := st.recv.err == io.EOF && st.recv.n == 0 && st.recv.buf.Len() == 0
 	st.recv.mu.Unlock()
+	endStream = endStream && st.Trailers() == nil
 	if endStream {
 		// HEADERS carried END_STREAM: there is no body at all.
 		r.ContentLength = 0

@@ -526,7 +526,7 @@ func (r *invRun) handlerQueueFull() bool {
 	}
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
-	return r.c.handlers+len(r.c.pending) >= 2*int(r.c.cfg.maxConcurrentStreams)-1
+	return int(r.c.handlers)+len(r.c.pending) >= 2*int(r.c.cfg.maxConcurrentStreams)-1
 }
 
 // exec carries out step s, which why found legal.

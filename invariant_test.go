@@ -338,6 +338,11 @@ func (r *invRun) checkGone() {
 		if c.w != nil && c.w.linger != nil && c.w.linger.Stop() {
 			r.violate("leak_timer", "the writer's linger timer is armed after the connection ended")
 		}
+		// Every byte held for a handler and every window's growth left
+		// the receive budget (recvwin.go).
+		if u := r.srv.recv.used.Load(); u != 0 {
+			r.violate("leak_budget", "%d bytes of the receive budget still used after the connection ended", u)
+		}
 	}
 	r.mu.Lock()
 	before := r.activity

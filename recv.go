@@ -97,6 +97,11 @@ func (c *conn) onSettingsAck() {
 		}
 	}
 	c.mu.Unlock()
+	if !c.rd.settingsAcked {
+		// The round trip windows grow by (recvwin.go); 0, unknown, keeps
+		// them as they are.
+		c.srtt.Store(nowMicros() - c.settingsAt)
+	}
 	c.rd.settingsAcked = true
 	delta := c.cfg.initialStreamWindow - defaultWindow
 	for _, st := range open {
@@ -237,6 +242,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 	if err != nil {
 		return err
 	}
+	held := 0 // payload bytes left in the stream's buffer for its handler
 	for n := dataLen; n > 0; {
 		p, err := c.rd.br.next(n)
 		if err != nil {
@@ -244,7 +250,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		}
 		n -= len(p)
 		if st != nil {
-			st.appendData(p)
+			held += st.appendData(p)
 		}
 	}
 	for pad > 0 {
@@ -254,6 +260,7 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 		}
 		pad -= len(p)
 	}
+	c.creditData(int(fh.Length)-held, held)
 	if st == nil {
 		return nil
 	}
@@ -277,11 +284,6 @@ func (c *conn) readData(fh http2.FrameHeader) error {
 func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 	if !c.rd.inflow.take(n) { // payload and padding both count (section 6.9.1)
 		return nil, connError{ErrCodeFlowControl, "conn_window_exceeded"}
-	}
-	// Credit the connection window at once: a stream's own window bounds
-	// what it buffers, and a slow reader must not stall its neighbours.
-	if incr := c.rd.inflow.give(int(n), c.cfg.initialConnWindow/4); incr > 0 {
-		c.wq.push(writeItem{kind: itemWindowUpdate, id: 0, n: incr})
 	}
 	st, idle := c.lookup(id)
 	if idle {
@@ -315,14 +317,12 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 	// window runs out, and the reset that follows the response tells it
 	// to stop; crediting it would invite a body we only throw away.
 	give := int(n) - dataLen
-	var incr uint32
+	var incr, connIncr uint32
 	if give > 0 && st.recv.err == nil {
-		incr = st.recv.flow.give(give, c.streamUpdateThreshold)
+		incr, connIncr = st.creditLocked(give)
 	}
 	st.recv.mu.Unlock()
-	if incr > 0 {
-		c.wq.push(writeItem{kind: itemWindowUpdate, id: id, n: incr})
-	}
+	c.sendCredit(id, incr, connIncr)
 	if overrun || short {
 		// Section 8.1.1: content-length must match the DATA received.
 		return nil, c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})
@@ -550,7 +550,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		id:    id,
 		req:   req,
 		state: stateOpen,
-		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}},
+		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}, win: c.cfg.initialStreamWindow, updAt: nowMicros()},
 	}
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {

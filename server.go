@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -93,6 +94,25 @@ type Server struct {
 	// MaxSettingsPerFrame caps the parameters in one SETTINGS frame;
 	// more is GOAWAY ENHANCE_YOUR_CALM. Default: 32.
 	MaxSettingsPerFrame int
+
+	// MaxStreamWindowSize is the most a stream's receive window grows to.
+	// A stream's window starts at InitialStreamWindowSize and doubles
+	// while its handler reads faster than the window lets the client
+	// send over the connection's round trip, so that an upload over a
+	// long or fast path is not held to window / round trip; the
+	// connection window grows with its streams'. A window that goes
+	// quiet shrinks back when it wakes, and a stream's growth is freed
+	// when it ends. Negative: windows stay at their initial sizes.
+	// Default: 16 MiB.
+	MaxStreamWindowSize int32
+
+	// ReceiveBudget caps, server-wide, the request body bytes held for
+	// handlers that have not read them yet plus the growth of receive
+	// windows beyond their initial sizes. Windows grow only within it;
+	// past it, a connection's window is credited only as its handlers
+	// read, so the bytes held stay below ReceiveBudget plus each
+	// connection's window. Negative: no cap. Default: 256 MiB.
+	ReceiveBudget int64
 
 	// StallTimeout resets a stream (RST_STREAM CANCEL) whose handler has
 	// waited this long to write while the client's flow-control window
@@ -201,6 +221,7 @@ type Server struct {
 	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
 	handoff   *handoffListener          // guarded by mu: feeds HTTP1, started on first use
 	poller    poller                    // parks idle connections (park.go)
+	recv      recvBudget                // bytes held for handlers, and window growth (recvwin.go)
 }
 
 // http1Listener returns the listener that feeds HTTP1, starting HTTP1's
@@ -247,6 +268,8 @@ type config struct {
 	rejectPingsWithoutStream bool
 	maxConnAge               time.Duration
 	maxConnAgeGrace          time.Duration
+	maxStreamWindow          int32
+	receiveBudget            int64
 	proxy                    *ProxyProtocol // a copy: immutable
 	hooks                    Hooks
 }
@@ -297,6 +320,8 @@ func (s *Server) buildConfig() (*config, error) {
 		pingTimeout:              timeout(s.PingTimeout, 20*time.Second),
 		minPingInterval:          timeout(s.MinPingInterval, 10*time.Second),
 		rejectPingsWithoutStream: s.RejectPingsWithoutStream,
+		maxStreamWindow:          orDefault(s.MaxStreamWindowSize, defaultMaxStreamWindow),
+		receiveBudget:            orDefault(s.ReceiveBudget, defaultReceiveBudget),
 		maxConnAge:               max(s.MaxConnectionAge, 0),
 		maxConnAgeGrace:          max(s.MaxConnectionAgeGrace, 0),
 	}
@@ -328,6 +353,15 @@ func (s *Server) buildConfig() (*config, error) {
 	}
 	if c.initialStreamWindow < 1 {
 		return nil, fmt.Errorf("h2server: InitialStreamWindowSize %d must be between 1 and 2^31-1", c.initialStreamWindow)
+	}
+	if c.maxStreamWindow < 0 {
+		c.maxStreamWindow = c.initialStreamWindow // fixed windows
+	}
+	if c.maxStreamWindow < c.initialStreamWindow {
+		return nil, fmt.Errorf("h2server: MaxStreamWindowSize %d is below InitialStreamWindowSize %d (negative fixes windows at their initial size)", c.maxStreamWindow, c.initialStreamWindow)
+	}
+	if c.receiveBudget < 0 {
+		c.receiveBudget = math.MaxInt64 // no budget
 	}
 	if c.initialConnWindow < 65535 {
 		return nil, fmt.Errorf("h2server: InitialConnWindowSize %d must be between 65535 and 2^31-1 (a connection window can only grow)", c.initialConnWindow)

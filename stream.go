@@ -86,15 +86,16 @@ type Stream struct {
 // recvHalf is a Stream's receive side, guarded by its mu: the reader
 // appends DATA, the handler's Read consumes it.
 type recvHalf struct {
-	mu       sync.Mutex
-	buf      dataBuffer
-	flow     inflow        // our window for this stream
-	err      error         // io.EOF after END_STREAM, or why reading stopped
-	trailers http.Header   // set before err becomes io.EOF
-	n        int64         // DATA payload bytes received
-	wake     chan struct{} // made when first needed; one slot: data or an error arrived, or the deadline passed
-	dst      []byte        // the buffer of a Read waiting for data
-	got      int32         // bytes the reader copied into dst
+	mu    sync.Mutex
+	buf   dataBuffer
+	flow  inflow        // our window for this stream
+	err   error         // io.EOF after END_STREAM, or why reading stopped
+	win   int32         // the window's size, which grows (recvwin.go)
+	updAt uint32        // when credit last went back: µs since processStart
+	n     int64         // DATA payload bytes received
+	wake  chan struct{} // made when first needed; one slot: data or an error arrived, or the deadline passed
+	dst   []byte        // the buffer of a Read waiting for data
+	got   int32         // bytes the reader copied into dst
 	// openedFill is the reader's own (no lock): connReader.fills when
 	// the stream opened. Here, it fills what would be padding.
 	openedFill uint16
@@ -134,6 +135,7 @@ type streamExtras struct {
 	cancel      context.CancelCauseFunc
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
 	trailersOut []hpack.HeaderField   // response trailers not yet written
+	trailersIn  http.Header           // request trailers, set before recv.err becomes io.EOF
 	// Kept only when hooks want them, extras then made before the stream
 	// is shared: when the stream opened (since processStart), and the
 	// response body bytes written (the writer's).
@@ -244,19 +246,21 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 	st.recv.mu.Lock()
 	st.recv.dst = nil
 	if n := int(st.recv.got); n > 0 || st.recv.buf.Len() > 0 {
-		if n > 0 {
+		fromDst := n > 0
+		if fromDst {
 			st.recv.got = 0 // the reader copied straight into p
 		} else {
 			n = st.recv.buf.Read(p)
 		}
-		var incr uint32
+		if !fromDst {
+			st.c.srv.recv.used.Add(-int64(n)) // the budget holds buffered bytes only
+		}
+		var incr, connIncr uint32
 		if st.recv.err == nil {
-			incr = st.recv.flow.give(n, st.c.streamUpdateThreshold)
+			incr, connIncr = st.creditLocked(n)
 		}
 		st.recv.mu.Unlock()
-		if incr > 0 {
-			st.c.wq.push(writeItem{kind: itemWindowUpdate, id: st.id, n: incr})
-		}
+		st.c.sendCredit(st.id, incr, connIncr)
 		return n, nil, nil
 	}
 	err := st.recv.err
@@ -281,8 +285,17 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 // nil if the client sent none.
 func (st *Stream) Trailers() http.Header {
 	st.recv.mu.Lock()
-	defer st.recv.mu.Unlock()
-	return st.recv.trailers
+	eof := st.recv.err == io.EOF
+	st.recv.mu.Unlock()
+	if !eof {
+		return nil
+	}
+	st.send.mu.Lock()
+	defer st.send.mu.Unlock()
+	if st.extras == nil {
+		return nil
+	}
+	return st.extras.trailersIn
 }
 
 // WriteHeaders sends a response head. Informational (1xx) heads may be
@@ -532,8 +545,7 @@ func (st *Stream) stopReading(why error) bool {
 		return false
 	}
 	st.recv.err = why
-	st.recv.buf.reset()
-	st.recv.dst, st.recv.got = nil, 0
+	st.dropBodyLocked()
 	wake(st.recv.wake)
 	return true
 }
@@ -584,8 +596,7 @@ func (st *Stream) fail(err error) bool {
 	st.notifyLocked()
 	st.recv.mu.Lock()
 	st.recv.err = err
-	st.recv.buf.reset()
-	st.recv.dst, st.recv.got = nil, 0
+	st.dropBodyLocked()
 	wake(st.recv.wake)
 	st.recv.mu.Unlock()
 	st.cancelLocked()
@@ -639,7 +650,7 @@ func (st *Stream) finish() {
 	st.cancelLocked()
 	st.send.mu.Unlock()
 	st.recv.mu.Lock()
-	st.recv.buf.reset() // a body the handler left unread
+	st.dropBodyLocked() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.
 	if st.dl != nil {
 		st.dl.r.set(time.Time{}, nil)
@@ -658,6 +669,9 @@ func (st *Stream) release() {
 	if st.refs.Add(-1) != 0 {
 		return
 	}
+	st.recv.mu.Lock()
+	st.endWindowLocked()
+	st.recv.mu.Unlock()
 	if h := st.c.cfg.hooks.StreamEnded; h != nil {
 		info := st.info()
 		st.send.mu.Lock()
@@ -680,7 +694,7 @@ func (st *Stream) info() *StreamInfo {
 
 // appendData adds request body bytes from the reader, which checked flow
 // control; once reading stopped they are dropped.
-func (st *Stream) appendData(p []byte) {
+func (st *Stream) appendData(p []byte) (held int) {
 	st.recv.mu.Lock()
 	defer st.recv.mu.Unlock()
 	if st.recv.err == nil {
@@ -693,20 +707,29 @@ func (st *Stream) appendData(p []byte) {
 		}
 		if len(p) > 0 {
 			st.recv.buf.Write(p)
+			held = len(p)
+			st.c.srv.recv.used.Add(int64(held))
 		}
 		wake(st.recv.wake)
 	}
+	return held
 }
 
 // endBody records the end of the request body (END_STREAM), with its
 // trailers if any, unless reading already stopped.
 func (st *Stream) endBody(trailers http.Header) {
+	if trailers != nil {
+		// Kept with the rare fields; Trailers reads them once recv.err
+		// is io.EOF, which is set after.
+		st.send.mu.Lock()
+		st.extrasLocked().trailersIn = trailers
+		st.send.mu.Unlock()
+	}
 	st.recv.mu.Lock()
 	defer st.recv.mu.Unlock()
 	if st.recv.err != nil {
 		return // reading stopped already
 	}
-	st.recv.trailers = trailers
 	st.recv.err = io.EOF
 	wake(st.recv.wake)
 }

@@ -1,0 +1,227 @@
+package h2server
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Receive windows that grow (recvwin.go), under synctest: the round trip
+// is what the test takes to acknowledge our SETTINGS; a handler "keeps
+// up" when it reads a quarter window sooner than half of it.
+
+// greetRTT greets like serverTester.greet, but acknowledges our SETTINGS
+// rtt later: the round trip the server measures.
+func (tst *serverTester) greetRTT(rtt time.Duration) {
+	tst.t.Helper()
+	tst.writePreface()
+	tst.fr.WriteSettings()
+	if sf := wantFrame[*http2.SettingsFrame](tst); sf.IsAck() {
+		tst.t.Fatalf("first server frame is a SETTINGS ACK, want its SETTINGS")
+	}
+	for {
+		f := tst.readFrame()
+		if sf, ok := f.(*http2.SettingsFrame); ok && sf.IsAck() {
+			break
+		}
+		if _, ok := f.(*http2.WindowUpdateFrame); !ok {
+			tst.t.Fatalf("got %v during the greeting", summarize(f))
+		}
+	}
+	time.Sleep(rtt)
+	tst.fr.WriteSettingsAck()
+	synctest.Wait()
+}
+
+// windowServer: 64 KiB stream windows (quarter: 16 KiB), 1 MiB growth cap.
+func windowServer(s *Server) {
+	s.InitialStreamWindowSize, s.MaxStreamWindowSize = 64<<10, 1<<20
+}
+
+// readN reads exactly n bytes of st.
+func readN(t *testing.T, st *Stream, n int) {
+	t.Helper()
+	buf := make([]byte, n)
+	for got := 0; got < n; {
+		m, err := st.Read(buf[got:])
+		if err != nil {
+			t.Fatalf("read after %d of %d bytes: %v", got, n, err)
+		}
+		got += m
+	}
+}
+
+// sendN sends n bytes of DATA on stream id in 16 KiB frames.
+func (tst *serverTester) sendN(id uint32, n int) {
+	for n > 0 {
+		m := min(n, 16<<10)
+		tst.fr.WriteData(id, false, make([]byte, m))
+		n -= m
+	}
+}
+
+// TestRecvWindowGrowsWhenReadKeepsUp: a handler that reads each quarter
+// window well within half a round trip doubles its stream's window, and
+// the connection window grows with it; up to MaxStreamWindowSize.
+func TestRecvWindowGrowsWhenReadKeepsUp(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, windowServer)
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		win := uint32(64 << 10)
+		for win < 1<<20 {
+			tst.sendN(1, int(win/4))
+			readN(t, c.st, int(win/4))
+			// The quarter back, and the window doubled.
+			tst.wantWindowUpdate(1, win/4+win)
+			tst.wantWindowUpdate(0, win)
+			win *= 2
+		}
+		// At the cap, credit only. (The connection's credit on arrival,
+		// in quarters of its 1 MiB window, comes due on the way.)
+		tst.sendN(1, int(win/4))
+		tst.wantWindowUpdate(0, 256<<10)
+		readN(t, c.st, int(win/4))
+		tst.wantWindowUpdate(1, win/4)
+		tst.wantIdle()
+		close(c.release)
+	})
+}
+
+// TestRecvWindowSlowReaderStays: a handler that takes longer than half a
+// round trip per quarter window keeps the window as it was; so does one
+// that does not read (it sends no credit at all).
+func TestRecvWindowSlowReaderStays(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, windowServer)
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/slow")...)
+		tst.writeHeaders(3, false, reqFields("POST", "/idle")...)
+		slow, idle := tst.call(1), tst.call(3)
+		tst.sendN(3, 64<<10) // all of stream 3's window, never read
+		for range 8 {
+			time.Sleep(25 * time.Millisecond)
+			tst.sendN(1, 16<<10)
+			readN(t, slow.st, 16<<10)
+			tst.wantWindowUpdate(1, 16<<10)
+		}
+		tst.wantIdle()
+		close(slow.release)
+		close(idle.release)
+	})
+}
+
+// TestRecvWindowShrinksAfterQuiet: a grown window that was quiet for a
+// second gives back half of its growth out of the next credit.
+func TestRecvWindowShrinksAfterQuiet(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, windowServer)
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		tst.sendN(1, 16<<10)
+		readN(t, c.st, 16<<10)
+		tst.wantWindowUpdate(1, 16<<10+64<<10) // now 128 KiB
+		tst.wantWindowUpdate(0, 64<<10)
+		time.Sleep(2 * time.Second)
+		tst.sendN(1, 32<<10)
+		readN(t, c.st, 32<<10)
+		// A quarter read after the quiet: kept, to shrink the window to
+		// 96 KiB; nothing goes back.
+		tst.wantIdle()
+		// Reading fast again grows it again (to 192 KiB). The
+		// connection window kept the 32 KiB the stream gave up: the
+		// 24 KiB that arrived are not credited, and the growth is 8 KiB
+		// short.
+		tst.sendN(1, 24<<10)
+		readN(t, c.st, 24<<10)
+		tst.wantWindowUpdate(1, 24<<10+96<<10)
+		tst.wantWindowUpdate(0, 96<<10-8<<10)
+		close(c.release)
+	})
+}
+
+// TestRecvWindowFixed: MaxStreamWindowSize negative keeps windows fixed.
+func TestRecvWindowFixed(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) {
+			s.InitialStreamWindowSize, s.MaxStreamWindowSize = 64<<10, -1
+		})
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		for range 4 {
+			tst.sendN(1, 16<<10)
+			readN(t, c.st, 16<<10)
+			tst.wantWindowUpdate(1, 16<<10)
+		}
+		close(c.release)
+	})
+}
+
+// TestRecvWindowBudget: growth stops where ReceiveBudget ends, and past
+// the budget the connection window is credited as handlers read, not as
+// DATA arrives.
+func TestRecvWindowBudget(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, windowServer, func(s *Server) {
+			s.ReceiveBudget = 128 << 10
+			s.InitialConnWindowSize = 64 << 10 // credited in 16 KiB steps
+		})
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/grows")...)
+		c1 := tst.call(1)
+		tst.sendN(1, 16<<10)
+		tst.wantWindowUpdate(0, 16<<10) // 16 KiB held: within the budget
+		readN(t, c1.st, 16<<10)
+		tst.wantWindowUpdate(1, 16<<10+64<<10) // grown by 64 KiB: 64 of 128 KiB used
+		tst.wantWindowUpdate(0, 64<<10)
+
+		// Stream 3 does not read: 64 KiB held spends the budget; the
+		// last 16 KiB of it arrive with the budget spent, and are owed.
+		tst.writeHeaders(3, false, reqFields("POST", "/stuck")...)
+		c3 := tst.call(3)
+		for range 3 {
+			tst.sendN(3, 16<<10)
+			tst.wantWindowUpdate(0, 16<<10)
+		}
+		tst.sendN(3, 16<<10)
+		tst.wantIdle()
+		// ...so stream 1's next quarter neither grows it nor is credited
+		// to the connection on arrival.
+		tst.sendN(1, 32<<10)
+		tst.wantIdle()
+		readN(t, c1.st, 32<<10)
+		tst.wantWindowUpdate(1, 32<<10)
+		tst.wantWindowUpdate(0, 32<<10) // owed, paid as the handler read
+		// Stream 3's handler leaving frees its 64 KiB, and pays the
+		// 16 KiB owed for them; the budget holds again and arrivals are
+		// credited at once.
+		close(c3.release)
+		synctest.Wait()
+		paid := false
+		for {
+			f := tst.readFrame()
+			if f == nil {
+				break
+			}
+			if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID == 0 && wu.Increment == 16<<10 && !paid {
+				paid = true
+				continue
+			}
+			if f.Header().StreamID == 3 {
+				continue // its response and RST_STREAM NO_ERROR
+			}
+			t.Fatalf("got %v, want stream 3's end and the credit owed", summarize(f))
+		}
+		if !paid {
+			t.Fatalf("the 16 KiB owed for stream 3's dropped body was not credited")
+		}
+		tst.sendN(1, 16<<10)
+		tst.wantWindowUpdate(0, 16<<10)
+		close(c1.release)
+	})
+}
