@@ -162,6 +162,12 @@ var atkScenarios = []atkScenario{
 		note:   "60 conns x 100 streams of GET /1m, INITIAL_WINDOW_SIZE 16 MiB, no connection WINDOW_UPDATE; closing not required",
 	},
 	{
+		name: "slow_upload_budget", budget: 2500 * time.Millisecond, maxFrames: 100_000,
+		config: func(s *Server) { s.ReceiveBudget = atkUploadBudget },
+		attack: atkSlowUploads, check: atkCheckSlowUploads,
+		note:   "ReceiveBudget 16 MiB; 20 conns x 50 uploads to handlers reading 1 KiB per 100 ms, each sent its whole window",
+	},
+	{
 		name: "slow_read", budget: 4 * time.Second, maxFrames: 1000,
 		config:      func(s *Server) { s.WriteTimeout = time.Second },
 		closeWithin: 3 * time.Second, timed: true,
@@ -684,6 +690,66 @@ func atkWindowStall(e *atkEnv, streamWindow uint32) {
 	}
 	for e.running(nil) {
 		e.sleep(50 * time.Millisecond)
+	}
+}
+
+// atkUploadBudget is slow_upload_budget's Server.ReceiveBudget.
+const atkUploadBudget = 16 << 20
+
+// atkSlowUploads: 20 connections each open 50 uploads to a handler that
+// reads 1 KiB per 100 ms, and send on every stream as much as its
+// initial window (256 KiB) and the connection window allow: 250 MiB if
+// the server buffered every window. The receive budget must hold it to
+// the budget plus a connection window per connection.
+func atkSlowUploads(e *atkEnv) {
+	const conns, streams, frame = 20, 50, 16 << 10
+	blk := atkRequest("POST", "/slowsink", -1)
+	payload := make([]byte, frame)
+	var cs []*atkConn
+	sent := make([][]int, 0, conns)
+	for range conns {
+		c := e.dial(true)
+		if c == nil {
+			return
+		}
+		for i := range uint32(streams) {
+			c.headers(2*i+1, false, true, blk)
+		}
+		c.flush()
+		cs = append(cs, c)
+		sent = append(sent, make([]int, streams))
+	}
+	for e.running(nil) {
+		progress := false
+		for ci, c := range cs {
+			for i := range streams {
+				if sent[ci][i]+frame > 256<<10 || c.connCredit.Load() < frame {
+					continue
+				}
+				c.connCredit.Add(-frame)
+				sent[ci][i] += frame
+				c.data(uint32(2*i+1), false, payload)
+				progress = true
+			}
+			c.flush()
+		}
+		e.peakHeld = max(e.peakHeld, e.srv.recv.used.Load())
+		if !progress {
+			e.sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// atkCheckSlowUploads: what the server held for the slow handlers stayed
+// within the budget plus each connection's window (1 MiB).
+func atkCheckSlowUploads(t *testing.T, e *atkEnv) {
+	limit := int64(atkUploadBudget + 20*(1<<20))
+	t.Logf("slow_upload_budget: peak held for handlers %.1f MiB (budget %d MiB, bound %d MiB)", atkMiBs(e.peakHeld), atkUploadBudget>>20, limit>>20)
+	if e.peakHeld > limit {
+		t.Errorf("the server held %.1f MiB for slow handlers, want at most the budget plus a connection window each (%d MiB)", atkMiBs(e.peakHeld), limit>>20)
+	}
+	if e.peakHeld < atkUploadBudget/2 {
+		t.Errorf("the attack made the server hold only %.1f MiB: it did not test the budget", atkMiBs(e.peakHeld))
 	}
 }
 

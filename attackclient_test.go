@@ -92,6 +92,19 @@ func atkHandler(st *Stream) {
 	case "/echo":
 		st.WriteHeaders(200, nil)
 		io.Copy(st, st)
+	case "/slowsink":
+		// A handler that reads its upload slowly: 1 KiB per 100 ms.
+		buf := make([]byte, 1<<10)
+		for {
+			if _, err := st.Read(buf); err != nil {
+				return
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-st.Context().Done():
+				return
+			}
+		}
 	case "/sink":
 		n, err := io.Copy(io.Discard, st)
 		if err != nil {
@@ -122,6 +135,8 @@ type atkEnv struct {
 	byPort  map[int]*atkConn // guarded by mu: by local port
 	reasons map[string]int   // guarded by mu: the server's rejection reasons
 	odd     []string         // guarded by mu: notes on connections that ended oddly
+
+	peakHeld int64 // slow_upload_budget: the most Server.recv held
 
 	legit struct { // set by the legit_* controls before the attack returns
 		fails, dials int
