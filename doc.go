@@ -61,6 +61,24 @@
 // consumes the buffer, and the stream's window is credited back with
 // WINDOW_UPDATE in batches of a quarter window, not one per Read.
 //
+// # Receive windows that grow
+//
+// A stream's window grows when its handler reads a quarter window in
+// less than half a round trip: the sender could send more than the
+// window lets it, so the window doubles (the rule of QUIC receivers),
+// up to MaxStreamWindowSize, and the connection window grows with it.
+// The round trip is measured once per connection, from our SETTINGS to
+// the client's acknowledgement, at the HTTP/2 level, so that it spans
+// any proxy on the path; nothing extra is sent for it. This is cheaper
+// and quicker than a bandwidth-delay estimate from PING samples, as
+// grpc-go makes: a stream reaches twice the path's bandwidth-delay
+// product within a few round trips of the handler keeping up, and a
+// handler that does not keep up never grows its window. A window that
+// went quiet shrinks by half when it wakes; a stream's growth is freed
+// when it ends. Growth is charged to a server-wide ReceiveBudget, with
+// the bytes held for handlers that have not read them; past it, the
+// connection window is credited only as handlers read (recvwin.go).
+//
 // # The life of a response
 //
 // WriteHeaders and Write fill the stream's send buffer (at most the
