@@ -165,7 +165,7 @@ var atkScenarios = []atkScenario{
 		name: "slow_upload_budget", budget: 2500 * time.Millisecond, maxFrames: 100_000,
 		config: func(s *Server) { s.ReceiveBudget = atkUploadBudget },
 		attack: atkSlowUploads, check: atkCheckSlowUploads,
-		note:   "ReceiveBudget 16 MiB; 20 conns x 50 uploads to handlers reading 1 KiB per 100 ms, each sent its whole window",
+		note: "ReceiveBudget 16 MiB; 20 conns x 50 uploads to handlers reading 1 KiB per 100 ms, each sent its whole window",
 	},
 	{
 		name: "slow_read", budget: 4 * time.Second, maxFrames: 1000,
