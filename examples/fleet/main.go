@@ -13,13 +13,17 @@
 // cleartext with prior knowledge, as HAProxy's "proto h2" speaks it):
 //
 //	GET /        "<name> <n> <client address>": the instance, the request's
-//	             number on it, and Request.RemoteAddr
+//	             number on it, and Request.RemoteAddr; with ?wait-drain,
+//	             only once the instance starts draining (a request that
+//	             spans a rolling restart). Every response sent while the
+//	             instance drains has the header Fleet-Draining: true.
 //	GET /health  200 "ok", for the balancer's health checks
 //	GET /hold    a streaming response held open until its context ends;
 //	             the cause is recorded (a vanished client ends it with the
 //	             keepalive error)
 //	GET /stats   JSON: name, requests served, distinct client addresses,
-//	             holds open and the holds that ended, with their causes
+//	             requests waiting for the drain, holds open and the holds
+//	             that ended, with their causes
 //
 // -proxy-protocol alone requires a PROXY header on every connection;
 // -proxy-protocol=10.0.0.0/8,127.0.0.1/32 only on connections from those
@@ -62,7 +66,7 @@ func main() {
 	flag.Var(&proxy, "proxy-protocol", "require a PROXY protocol header (v1 or v2) on every connection, or, given a comma list of `CIDRs`, on connections from those networks")
 	flag.Parse()
 
-	inst := &instance{name: *name, clients: make(map[string]bool)}
+	inst := &instance{name: *name, clients: make(map[string]bool), draining: make(chan struct{})}
 	srv := &h2server.Server{
 		Handler:               h2server.HTTPHandler(inst.mux()),
 		MaxConnectionAge:      *age,
@@ -71,6 +75,7 @@ func main() {
 		PingTimeout:           *pingWait,
 		ProxyProtocol:         proxy.p,
 	}
+	srv.RegisterOnShutdown(func() { close(inst.draining) })
 	if err := run(srv, *addr, *name, *shutdownT); err != nil {
 		slog.Error("fleet failed", "name", *name, "err", err)
 		os.Exit(1)
@@ -113,11 +118,13 @@ func run(srv *h2server.Server, addr, name string, shutdownTimeout time.Duration)
 
 // instance serves the routes and keeps what /stats reports.
 type instance struct {
-	name string
+	name     string
+	draining chan struct{} // closed when Shutdown starts
 
 	mu       sync.Mutex
 	requests int64           // guarded by mu: requests to /
 	clients  map[string]bool // guarded by mu: Request.RemoteAddr of those requests
+	waiting  int             // guarded by mu: requests to / waiting for the drain
 	holding  int             // guarded by mu: /hold streams open
 	held     []hold          // guarded by mu: /hold streams that ended
 }
@@ -142,11 +149,28 @@ func (in *instance) mux() *http.ServeMux {
 }
 
 func (in *instance) serveRoot(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("wait-drain") {
+		in.mu.Lock()
+		in.waiting++
+		in.mu.Unlock()
+		select {
+		case <-in.draining:
+		case <-r.Context().Done():
+		}
+		in.mu.Lock()
+		in.waiting--
+		in.mu.Unlock()
+	}
 	in.mu.Lock()
 	in.requests++
 	n := in.requests
 	in.clients[r.RemoteAddr] = true
 	in.mu.Unlock()
+	select {
+	case <-in.draining:
+		w.Header().Set("Fleet-Draining", "true")
+	default:
+	}
 	fmt.Fprintf(w, "%s %d %s\n", in.name, n, r.RemoteAddr)
 }
 
@@ -181,6 +205,7 @@ type Stats struct {
 	Name     string   `json:"name"`
 	Requests int64    `json:"requests"` // to /
 	Clients  []string `json:"clients"`  // their distinct Request.RemoteAddr, sorted
+	Waiting  int      `json:"waiting"`  // requests to / waiting for the drain
 	Holding  int      `json:"holding"`  // /hold streams open
 	Held     []hold   `json:"held"`     // /hold streams that ended
 }
@@ -190,6 +215,7 @@ func (in *instance) serveStats(w http.ResponseWriter, _ *http.Request) {
 	s := Stats{
 		Name:     in.name,
 		Requests: in.requests,
+		Waiting:  in.waiting,
 		Holding:  in.holding,
 		Held:     slices.Clone(in.held),
 	}

@@ -108,6 +108,7 @@ type fleetStats struct {
 	Name     string   `json:"name"`
 	Requests int64    `json:"requests"`
 	Clients  []string `json:"clients"`
+	Waiting  int      `json:"waiting"`
 	Holding  int      `json:"holding"`
 	Held     []struct {
 		Client  string  `json:"client"`
@@ -369,17 +370,23 @@ type loadResult struct {
 	mu         sync.Mutex
 	ok         int64
 	byInstance map[string]int64 // successes by the instance that answered
+	draining   map[string]int64 // those it answered while draining
 	failures   []string         // the first few
 	nFailures  int64
 }
 
-func newLoadResult() *loadResult { return &loadResult{byInstance: make(map[string]int64)} }
+func newLoadResult() *loadResult {
+	return &loadResult{byInstance: make(map[string]int64), draining: make(map[string]int64)}
+}
 
-func (r *loadResult) success(instance string) {
+func (r *loadResult) success(instance string, draining bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ok++
 	r.byInstance[instance]++
+	if draining {
+		r.draining[instance]++
+	}
 }
 
 func (r *loadResult) failure(f string) {
@@ -415,7 +422,7 @@ func (r *loadResult) get(c *http.Client, url string) {
 	case len(f) != 3:
 		r.failure(fmt.Sprintf("unexpected body %q", body))
 	default:
-		r.success(f[0])
+		r.success(f[0], resp.Header.Get("Fleet-Draining") == "true")
 	}
 }
 
@@ -452,8 +459,10 @@ func runLoad(t *testing.T, r *loadResult, workers int, url string, client func(i
 // "retry-on", "option redispatch"). The drain itself is h2's GOAWAY:
 // HAProxy opens no new stream on a connection that received one. Health
 // checks take a stopped instance out and put its successor back; a
-// request routed to it in between is refused and redispatched. Only
-// errors are logged (dontlog-normal).
+// request routed to it in between is refused and redispatched. The
+// use-server rules let the test send a request to the instance it is
+// about to stop. Only errors and retried requests are logged
+// (dontlog-normal).
 const rollingConfig = `global
 	stats socket %s level admin
 	log stdout format raw local0 info
@@ -479,6 +488,9 @@ backend fleet
 	balance roundrobin
 	option httpchk GET /health
 	default-server proto h2 check-proto h2 check inter 100ms fall 2 rise 1
+	use-server s1 if { req.hdr(fleet-server) -m str s1 }
+	use-server s2 if { req.hdr(fleet-server) -m str s2 }
+	use-server s3 if { req.hdr(fleet-server) -m str s3 }
 	server s1 %s
 	server s2 %s
 	server s3 %s
@@ -526,7 +538,37 @@ func TestFleetRollingRestart(t *testing.T) {
 	}
 	t0 := time.Now()
 	for i, in := range insts {
+		// A request that spans the restart: HAProxy routes it to the
+		// instance (use-server), which holds it until it drains.
+		type answer struct {
+			status         int
+			body, draining string
+			err            error
+		}
+		answered := make(chan answer, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+fe[0]+"/?wait-drain", nil)
+			req.Header.Set("Fleet-Server", servers[i])
+			resp, err := client.Do(req)
+			if err != nil {
+				answered <- answer{err: err}
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answered <- answer{resp.StatusCode, string(body), resp.Header.Get("Fleet-Draining"), err}
+		}()
+		waitFor(t, in.name+" to hold the request that spans its restart", func() bool { return stats(t, direct, in.addr).Waiting == 1 })
 		in.stop(t)
+		select {
+		case a := <-answered:
+			if a.err != nil || a.status != http.StatusOK || !strings.HasPrefix(a.body, in.name+" ") || a.draining != "true" {
+				t.Errorf("the request held by %s across its restart: %d %q, Fleet-Draining %q, %v; want 200 from it while draining",
+					in.name, a.status, a.body, a.draining, a.err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("the request held by %s across its restart is still unanswered after %v", in.name, waitLimit)
+		}
 		next := startInstance(t, bin, fmt.Sprintf("%s.1", servers[i]), addrs[i])
 		waitFor(t, servers[i]+" UP again in haproxy", up(servers[i]))
 		served(next)
@@ -541,15 +583,16 @@ func TestFleetRollingRestart(t *testing.T) {
 		retries = append(retries, s+"="+st[s]["wretr"])
 		redispatches = append(redispatches, s+"="+st[s]["wredis"])
 	}
-	var shares []string
+	var shares, drained []string
 	for _, s := range servers {
 		for _, gen := range []string{".0", ".1"} {
 			shares = append(shares, fmt.Sprintf("%s%s=%d", s, gen, res.count(s+gen)))
 		}
+		drained = append(drained, fmt.Sprintf("%s.0=%d", s, res.draining[s+".0"]))
 	}
-	t.Logf("rolling restart of 3 instances in %v: %d requests, %d failures; by instance: %s; haproxy retries %s, redispatches %s",
+	t.Logf("rolling restart of 3 instances in %v: %d requests, %d failures; by instance: %s; of the load, answered while draining: %s; haproxy retries %s, redispatches %s",
 		took.Round(time.Millisecond), res.ok+res.nFailures, res.nFailures, strings.Join(shares, " "),
-		strings.Join(retries, " "), strings.Join(redispatches, " "))
+		strings.Join(drained, " "), strings.Join(retries, " "), strings.Join(redispatches, " "))
 	if res.nFailures > 0 {
 		t.Errorf("%d of %d requests failed during the rolling restart; the first:\n  %s",
 			res.nFailures, res.ok+res.nFailures, strings.Join(res.failures, "\n  "))
