@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/pires/go-proxyproto v0.15.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
