@@ -4,4 +4,7 @@
 // tests with
 //
 //	cd interop && go test -race ./...
+//
+// The keepalive tests wait for real keepalive time, about 40 s; -short
+// skips them.
 package interop

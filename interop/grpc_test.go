@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,17 @@ type echoServer interface{}
 type echo struct {
 	canceled chan error // the context error of a "wait-for-cancel" call
 	started  chan struct{}
+	holding  chan struct{} // a Hold call has started
+	held     chan error    // the context cause that ended a Hold call
+}
+
+func newEcho() *echo {
+	return &echo{
+		canceled: make(chan error, 1),
+		started:  make(chan struct{}),
+		holding:  make(chan struct{}, 4),
+		held:     make(chan error, 4),
+	}
 }
 
 var echoDesc = grpc.ServiceDesc{
@@ -73,6 +85,9 @@ var echoDesc = grpc.ServiceDesc{
 		}},
 		{StreamName: "Bidi", ServerStreams: true, ClientStreams: true, Handler: func(srv any, ss grpc.ServerStream) error {
 			return srv.(*echo).bidi(ss)
+		}},
+		{StreamName: "Hold", ServerStreams: true, ClientStreams: true, Handler: func(srv any, ss grpc.ServerStream) error {
+			return srv.(*echo).hold(ss)
 		}},
 	},
 }
@@ -162,6 +177,36 @@ func (e *echo) bidi(ss grpc.ServerStream) error {
 	}
 }
 
+// hold keeps its stream open, sending and reading nothing, until its
+// context ends, and reports the cause with which h2server ended the
+// request's context. (grpc-go derives the call's context from it, but
+// its HTTP transport also cancels the call's context, without a cause, as
+// soon as it sees the request's end: that can beat the cause's
+// propagation.)
+func (e *echo) hold(ss grpc.ServerStream) error {
+	ctx := ss.Context()
+	e.holding <- struct{}{}
+	<-ctx.Done()
+	cause := context.Cause(ctx)
+	if rc, ok := ctx.Value(requestContextKey{}).(context.Context); ok {
+		cause = context.Cause(rc)
+	}
+	e.held <- cause
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// requestContextKey keys the http.Request's own context in itself, for
+// the gRPC handlers: see withRequestContext.
+type requestContextKey struct{}
+
+// withRequestContext makes the request's context, as h2server made it,
+// reachable from a gRPC handler's context.
+func withRequestContext(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestContextKey{}, r.Context())))
+	})
+}
+
 // logLines collects the h2server's log output.
 type logLines struct {
 	mu  sync.Mutex
@@ -180,22 +225,41 @@ func (l *logLines) String() string {
 	return l.buf.String()
 }
 
-// grpcEnv is a grpc.Server hosted by an h2server.Server through
-// HTTPHandler, and a grpc-go client connected to it.
-type grpcEnv struct {
+// grpcServer is a grpc.Server hosted by an h2server.Server through
+// HTTPHandler.
+type grpcServer struct {
 	echo   *echo
 	health *health.Server
-	conn   *grpc.ClientConn
 	logs   *logLines
+	addr   string
+	creds  credentials.TransportCredentials // what a client needs to dial addr
+	// checkLogs judges the server's log once it has shut down; nil wants
+	// it empty.
+	checkLogs func(logs string) error
 }
 
-// startGRPC serves over TLS (ALPN h2) when useTLS, else h2c. Cleanup
-// closes the client, shuts the server down gracefully and checks that it
-// stopped cleanly.
+// grpcEnv is a grpcServer and a grpc-go client connected to it.
+type grpcEnv struct {
+	*grpcServer
+	conn *grpc.ClientConn
+}
+
+// startGRPC serves over TLS (ALPN h2) when useTLS, else h2c, and
+// connects a client. Cleanup closes the client, shuts the server down
+// gracefully and checks that it stopped cleanly.
 func startGRPC(t *testing.T, useTLS bool) *grpcEnv {
 	t.Helper()
-	e := &grpcEnv{
-		echo:   &echo{canceled: make(chan error, 1), started: make(chan struct{})},
+	s := serveGRPC(t, useTLS, nil)
+	return &grpcEnv{grpcServer: s, conn: s.dial(t, s.addr)}
+}
+
+// serveGRPC starts a server, configured further by configure if it is
+// not nil. Cleanup shuts it down gracefully and checks that it stopped
+// cleanly.
+func serveGRPC(t *testing.T, useTLS bool, configure func(*h2server.Server)) *grpcServer {
+	t.Helper()
+	e := &grpcServer{
+		echo:   newEcho(),
 		health: health.NewServer(),
 		logs:   &logLines{},
 	}
@@ -205,29 +269,26 @@ func startGRPC(t *testing.T, useTLS bool) *grpcEnv {
 	e.health.SetServingStatus(echoService, healthpb.HealthCheckResponse_SERVING)
 
 	srv := &h2server.Server{
-		Handler: h2server.HTTPHandler(gs),
+		Handler: h2server.HTTPHandler(withRequestContext(gs)),
 		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
+	}
+	if configure != nil {
+		configure(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	creds := insecure.NewCredentials()
+	e.addr = ln.Addr().String()
+	e.creds = insecure.NewCredentials()
 	if useTLS {
 		cert, pool := testCert()
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool})
+		e.creds = credentials.NewTLS(&tls.Config{RootCAs: pool})
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-
-	e.conn, err = grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		e.conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -237,11 +298,28 @@ func startGRPC(t *testing.T, useTLS bool) *grpcEnv {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 		gs.Stop()
-		if logs := e.logs.String(); logs != "" {
+		logs := e.logs.String()
+		if e.checkLogs != nil {
+			if err := e.checkLogs(logs); err != nil {
+				t.Errorf("%v; the server logged:\n%s", err, logs)
+			}
+		} else if logs != "" {
 			t.Errorf("the server logged:\n%s", logs)
 		}
 	})
 	return e
+}
+
+// dial makes a client of the server that reaches it at addr (its own,
+// or a proxy's). Cleanup closes the client, before the server stops.
+func (e *grpcServer) dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(e.creds)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
 }
 
 func callCtx(t *testing.T) context.Context {
