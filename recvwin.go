@@ -253,7 +253,7 @@ func (st *Stream) dropBodyLocked() {
 // recv.mu held.
 func (st *Stream) endWindowLocked() {
 	r := &st.recv
-	if g := r.win - max(st.c.cfg.initialStreamWindow, defaultWindow); g > 0 {
+	if g := r.win - st.c.cfg.initialStreamWindow; g > 0 {
 		st.c.srv.recv.used.Add(-int64(g))
 		st.c.connOwed.Add(-int64(g))
 	}

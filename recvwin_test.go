@@ -225,3 +225,29 @@ func TestRecvWindowBudget(t *testing.T) {
 		close(c1.release)
 	})
 }
+
+// TestRecvWindowGrowthFreed: what windows grew leaves the budget when
+// their streams end, whatever size they started at (here below the
+// 65,535 bytes of RFC 9113's default window).
+func TestRecvWindowGrowthFreed(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) { s.InitialStreamWindowSize = 16 << 10 })
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		tst.sendN(1, 4<<10)
+		readN(t, c.st, 4<<10)
+		tst.wantWindowUpdate(1, 4<<10+16<<10)
+		tst.wantWindowUpdate(0, 16<<10)
+		if u := tst.srv.recv.used.Load(); u != 16<<10 {
+			t.Fatalf("budget used %d after growing by 16 KiB", u)
+		}
+		tst.fr.WriteData(1, true, nil)
+		close(c.release)
+		tst.wantHeaders(1, true)
+		synctest.Wait()
+		if u := tst.srv.recv.used.Load(); u != 0 {
+			t.Errorf("budget used %d after the stream ended, want 0", u)
+		}
+	})
+}
