@@ -587,6 +587,16 @@ func (c *conn) readLoop() error {
 			}
 			continue
 		}
+		if fh.Type == http2.FrameHeaders {
+			if err := c.readHeaders(fh); err != nil {
+				return c.readError(err, "headers")
+			}
+			c.lingerOn()
+			if err := c.throttle(); err != nil {
+				return err
+			}
+			continue
+		}
 		if c.rd.hdr.id != 0 && fh.Type == http2.FrameContinuation {
 			// Check the caps before the payload is read into memory.
 			if err := c.checkContinuation(fh); err != nil {
@@ -688,8 +698,6 @@ func (c *conn) processFrame(f http2.Frame) error {
 		c.rd.gotSettings = true
 	}
 	switch f := f.(type) {
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
 	case *http2.ContinuationFrame:
 		return c.onContinuation(f)
 	case *http2.PriorityFrame:

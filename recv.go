@@ -1,6 +1,7 @@
 package h2server
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -330,15 +331,90 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 	return st, nil
 }
 
-// onHeaders starts a header block: a new request, or trailers.
-func (c *conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// readHeaders handles a HEADERS frame (RFC 9113 section 6.2) straight
+// from the connection's read buffer, as readData does DATA: the Framer
+// would allocate a HeadersFrame for every request. fh came from
+// ReadFrameHeader, which checked its size and its place among
+// CONTINUATION frames. The fragment goes to the HPACK decoder in the
+// pieces the read buffer holds; the errors are the Framer's.
+func (c *conn) readHeaders(fh http2.FrameHeader) error {
+	if !c.rd.gotSettings {
+		return connError{ErrCodeProtocol, "preface_not_settings"}
+	}
+	if fh.StreamID == 0 {
+		return connError{ErrCodeProtocol, "invalid_headers"}
+	}
+	rest, pad := int(fh.Length), 0
+	if fh.Flags.Has(http2.FlagHeadersPadded) {
+		if rest < 1 {
+			return connError{ErrCodeFrameSize, "short_headers"}
+		}
+		b, err := c.rd.br.ReadByte()
+		if err != nil {
+			return err
+		}
+		rest, pad = rest-1, int(b)
+	}
+	var prio *http2.PriorityParam
+	var pp http2.PriorityParam
+	if fh.Flags.Has(http2.FlagHeadersPriority) {
+		if rest < 5 {
+			return connError{ErrCodeFrameSize, "short_headers"}
+		}
+		var b [5]byte
+		for i := range b {
+			var err error
+			if b[i], err = c.rd.br.ReadByte(); err != nil {
+				return err
+			}
+		}
+		v := binary.BigEndian.Uint32(b[:4])
+		pp = http2.PriorityParam{StreamDep: v & (1<<31 - 1), Exclusive: v>>31 == 1, Weight: b[4]}
+		prio, rest = &pp, rest-5
+	}
+	if pad > rest {
+		// Padding as long as the rest of the payload or longer.
+		return connError{ErrCodeProtocol, "invalid_headers"}
+	}
+	if err := c.onHeaders(fh.StreamID, fh.Flags.Has(http2.FlagHeadersEndStream), prio); err != nil {
+		return err
+	}
+	end := fh.Flags.Has(http2.FlagHeadersEndHeaders)
+	n := rest - pad
+	if n == 0 {
+		if err := c.headerFragment(nil, end); err != nil {
+			return err
+		}
+	}
+	for n > 0 {
+		p, err := c.rd.br.next(n)
+		if err != nil {
+			return err
+		}
+		n -= len(p)
+		if err := c.headerFragment(p, end && n == 0); err != nil {
+			return err
+		}
+	}
+	for pad > 0 {
+		p, err := c.rd.br.next(pad)
+		if err != nil {
+			return err
+		}
+		pad -= len(p)
+	}
+	return nil
+}
+
+// onHeaders starts a header block, a new request or trailers, with the
+// fields of its HEADERS frame; headerFragment takes the fragments.
+func (c *conn) onHeaders(id uint32, endStream bool, prio *http2.PriorityParam) error {
 	if id%2 == 0 {
 		return connError{ErrCodeProtocol, "even_stream_id"}
 	}
-	c.rd.hdr = headerBlock{id: id, endStream: f.StreamEnded(), fields: c.rd.hdr.fields[:0]}
-	if f.HasPriority() {
-		c.rd.hdr.priority = f.Priority
+	c.rd.hdr = headerBlock{id: id, endStream: endStream, fields: c.rd.hdr.fields[:0]}
+	if prio != nil {
+		c.rd.hdr.priority = *prio
 	}
 	st, idle := c.lookup(id)
 	if !idle {
@@ -356,7 +432,7 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 			c.rd.hdr.trailerOf, c.rd.hdr.afterEnd = st, !canRecv
 		}
 	}
-	return c.headerFragment(f.HeaderBlockFragment(), f.HeadersEnded())
+	return nil
 }
 
 func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
