@@ -219,6 +219,32 @@ func BenchmarkServerWritesPerBurst(b *testing.B) {
 	<-served
 }
 
+// BenchmarkServerWritesPerMiB counts the socket writes of a 1 MiB
+// response (benchH2Big) over the in-memory pipe, one request at a time:
+// writes/op is the syscalls a real socket would take for it.
+func BenchmarkServerWritesPerMiB(b *testing.B) {
+	sc, cc := newPipe()
+	srv := &Server{Handler: HandlerFunc(benchH2Big)}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeConn(sc) }()
+	c := newBenchClientConn(b, cc, "example.com", "/")
+	for range 2 {
+		if got := c.roundTrips(1); got != 1<<20 {
+			b.Fatalf("warm-up: got %d bytes of response body, want 1 MiB", got)
+		}
+	}
+	before := sc.writeCount()
+	b.SetBytes(1 << 20)
+	b.ResetTimer()
+	for range b.N {
+		c.roundTrips(1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(sc.writeCount()-before)/float64(b.N), "writes/op")
+	c.close()
+	<-served
+}
+
 // BenchmarkDataWrite measures a 1 MiB response body written through
 // Stream.Write in 32 KiB writes, to a client that reads and discards it
 // (with windows large enough never to stall the server).

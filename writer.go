@@ -807,14 +807,19 @@ func (dw *deadlineWriter) Write(p []byte) (int, error) {
 // moves to the big one only when it outgrows it: the SETTINGS, PING and
 // WINDOW_UPDATE frames of an idle connection, or one small response,
 // never touch 32 KiB.
+// A batch that fills the big buffer is bulk data: it goes on in a huge
+// one, so that a large response leaves in writes of hugeWriteBufferSize,
+// a quarter of the system calls.
 const (
 	writeBufferSize      = 32 << 10
 	smallWriteBufferSize = 4 << 10
+	hugeWriteBufferSize  = 128 << 10
 )
 
 var (
 	writeBufPool      = sync.Pool{New: func() any { return new([writeBufferSize]byte) }}
 	smallWriteBufPool = sync.Pool{New: func() any { return new([smallWriteBufferSize]byte) }}
+	hugeWriteBufPool  = sync.Pool{New: func() any { return new([hugeWriteBufferSize]byte) }}
 )
 
 // outBuf batches frames for the socket in a pooled buffer, held from a
@@ -822,14 +827,15 @@ var (
 // Framer hands it one whole frame per Write. Writer goroutine only.
 type outBuf struct {
 	out   io.Writer
-	buf   []byte // the batch; its array is small's or big's, nil between batches
+	buf   []byte // the batch; its array is small's, big's or huge's, nil between batches
 	small *[smallWriteBufferSize]byte
 	big   *[writeBufferSize]byte
+	huge  *[hugeWriteBufferSize]byte
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {
 	total := len(p)
-	if len(o.buf)+len(p) > cap(o.buf) && o.big == nil {
+	if len(o.buf)+len(p) > cap(o.buf) && o.big == nil && o.huge == nil {
 		if o.small == nil && len(p) <= smallWriteBufferSize {
 			o.small = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)
 			o.buf = o.small[:0]
@@ -852,6 +858,13 @@ func (o *outBuf) Write(p []byte) (int, error) {
 		p = p[k:]
 		if err := o.writeOut(); err != nil {
 			return 0, err // the writer gives up on the connection
+		}
+		if o.big != nil {
+			// Bulk: on in the huge buffer.
+			o.huge = hugeWriteBufPool.Get().(*[hugeWriteBufferSize]byte)
+			o.buf = o.huge[:0]
+			writeBufPool.Put(o.big)
+			o.big = nil
 		}
 	}
 	o.buf = append(o.buf, p...)
@@ -889,5 +902,8 @@ func (o *outBuf) drop() {
 	if o.big != nil {
 		writeBufPool.Put(o.big)
 	}
-	o.buf, o.small, o.big = nil, nil, nil
+	if o.huge != nil {
+		hugeWriteBufPool.Put(o.huge)
+	}
+	o.buf, o.small, o.big, o.huge = nil, nil, nil, nil
 }
