@@ -372,7 +372,7 @@ func (r *invRun) checkGone() {
 		return
 	}
 	if w := c.w; w != nil {
-		if w.bw.buf != nil || w.bw.small != nil || w.bw.big != nil {
+		if w.bw.buf != nil {
 			r.violate("leak_buffer_writer", "the writer holds its pooled batch buffer after the connection ended")
 		}
 	}

@@ -824,34 +824,28 @@ var (
 
 // outBuf batches frames for the socket in a pooled buffer, held from a
 // batch's first frame to its flush: an idle connection holds none. The
+// buffer's capacity tells which of the three pools it came from. The
 // Framer hands it one whole frame per Write. Writer goroutine only.
 type outBuf struct {
-	out   io.Writer
-	buf   []byte // the batch; its array is small's, big's or huge's, nil between batches
-	small *[smallWriteBufferSize]byte
-	big   *[writeBufferSize]byte
-	huge  *[hugeWriteBufferSize]byte
+	out io.Writer
+	buf []byte // the batch, at the start of a pooled array; nil between batches
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {
 	total := len(p)
-	if len(o.buf)+len(p) > cap(o.buf) && o.big == nil && o.huge == nil {
-		if o.small == nil && len(p) <= smallWriteBufferSize {
-			o.small = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)
-			o.buf = o.small[:0]
+	if len(o.buf)+len(p) > cap(o.buf) && cap(o.buf) < writeBufferSize {
+		if o.buf == nil && len(p) <= smallWriteBufferSize {
+			o.buf = smallWriteBufPool.Get().(*[smallWriteBufferSize]byte)[:0]
 		} else {
 			// The batch outgrew the small buffer, or starts too big
 			// for it: on to the big one.
-			o.big = writeBufPool.Get().(*[writeBufferSize]byte)
-			o.buf = append(o.big[:0], o.buf...)
-			if o.small != nil {
-				smallWriteBufPool.Put(o.small)
-				o.small = nil
-			}
+			old := o.buf
+			o.buf = append(writeBufPool.Get().(*[writeBufferSize]byte)[:0], old...)
+			putWriteBuf(old)
 		}
 	}
 	// Like bufio: a full buffer goes out whole, so that a stream of
-	// DATA frames leaves in writes of writeBufferSize.
+	// DATA frames leaves in writes of the buffer's size.
 	for len(o.buf)+len(p) > cap(o.buf) {
 		k := copy(o.buf[len(o.buf):cap(o.buf)], p)
 		o.buf = o.buf[:cap(o.buf)]
@@ -859,16 +853,27 @@ func (o *outBuf) Write(p []byte) (int, error) {
 		if err := o.writeOut(); err != nil {
 			return 0, err // the writer gives up on the connection
 		}
-		if o.big != nil {
+		if cap(o.buf) == writeBufferSize {
 			// Bulk: on in the huge buffer.
-			o.huge = hugeWriteBufPool.Get().(*[hugeWriteBufferSize]byte)
-			o.buf = o.huge[:0]
-			writeBufPool.Put(o.big)
-			o.big = nil
+			old := o.buf
+			o.buf = hugeWriteBufPool.Get().(*[hugeWriteBufferSize]byte)[:0]
+			putWriteBuf(old)
 		}
 	}
 	o.buf = append(o.buf, p...)
 	return total, nil
+}
+
+// putWriteBuf gives a batch buffer back to its pool, told by its size.
+func putWriteBuf(b []byte) {
+	switch cap(b) {
+	case smallWriteBufferSize:
+		smallWriteBufPool.Put((*[smallWriteBufferSize]byte)(b[:smallWriteBufferSize]))
+	case writeBufferSize:
+		writeBufPool.Put((*[writeBufferSize]byte)(b[:writeBufferSize]))
+	case hugeWriteBufferSize:
+		hugeWriteBufPool.Put((*[hugeWriteBufferSize]byte)(b[:hugeWriteBufferSize]))
+	}
 }
 
 // writeOut writes the batch so far and keeps its buffer for more.
@@ -894,16 +899,8 @@ func (o *outBuf) flush() error {
 	return err
 }
 
-// drop gives the buffers back, dropping what they hold.
+// drop gives the buffer back, dropping what it holds.
 func (o *outBuf) drop() {
-	if o.small != nil {
-		smallWriteBufPool.Put(o.small)
-	}
-	if o.big != nil {
-		writeBufPool.Put(o.big)
-	}
-	if o.huge != nil {
-		hugeWriteBufPool.Put(o.huge)
-	}
-	o.buf, o.small, o.big, o.huge = nil, nil, nil, nil
+	putWriteBuf(o.buf)
+	o.buf = nil
 }
