@@ -37,7 +37,7 @@
 #   BIG_WINDOW  the windows of h2server16m, bytes [16777216]
 #   CLIENT_STREAM_WINDOW / CLIENT_CONN_WINDOW  the client's receive windows
 #             for downloads [16777216] / [67108864]
-#   QUEUE     latproxy -queue [auto: one BDP at the cap + 4 MiB; 64 MiB uncapped]
+#   QUEUE     latproxy -queue [auto: 64 MiB, or one BDP at the cap + 4 MiB if more]
 #   RUN_TIMEOUT  seconds allowed per transfer [300]
 #   TARGETS   strict: exit 1 when an h2server target fails [report only]
 #   OUT       directory for logs and results, kept afterwards [a new /tmp/h2wan.*]

@@ -43,7 +43,7 @@ func main() {
 	target := flag.String("target", "", "TCP `host:port` to forward each connection to (required)")
 	rtt := flag.Duration("rtt", 0, "round-trip time to add: each direction delays every byte by rtt/2")
 	rate := flag.String("rate", "0", "bandwidth cap per direction, e.g. 1gbit, 100mbit, 50MB (bytes/s), 0 for none")
-	queue := flag.String("queue", "auto", "bytes held per direction before the proxy stops reading, e.g. 64MiB; auto: one BDP at -rate plus 4 MiB, or 64 MiB without a cap")
+	queue := flag.String("queue", "auto", "bytes held per direction before the proxy stops reading, e.g. 16MiB; auto: 64 MiB, or one BDP at -rate plus 4 MiB if that is more")
 	quiet := flag.Bool("quiet", false, "do not log each connection")
 	flag.Parse()
 
@@ -88,14 +88,23 @@ func main() {
 	p.close()
 }
 
-// autoQueue is the default queue per direction: one bandwidth-delay
-// product at the cap (twice what the one-way delay holds in flight), plus
-// 4 MiB of slack for bursts; 64 MiB when there is no cap.
+// autoQueue is the default queue per direction: 64 MiB, or one
+// bandwidth-delay product at the cap (twice what the one-way delay holds
+// in flight) plus 4 MiB of slack, if that is more.
+//
+// Why not just a BDP: the queue never holds more than the sender's flow
+// control window allows, and HTTP/2 windows of 16 MiB are what the runs
+// compare; with a BDP-sized queue a window above the BDP fills it, and
+// then any stall downstream of the "link" (the proxy's writer or the
+// server not scheduled for a few tens of milliseconds on a busy machine)
+// stops the reader and idles the modelled link, which then shows CPU
+// contention, not flow control. A real receiver's socket buffer hides
+// such stalls; 64 MiB does the same here. The excess of a window over the
+// BDP delays the sender's later bytes (and a PING behind them) wherever
+// it waits, in this queue or in the sender's socket buffer, so a smaller
+// queue would not make the delays more realistic.
 func autoQueue(rate float64, rtt time.Duration) int {
-	if rate <= 0 {
-		return 64 << 20
-	}
-	return int(rate*rtt.Seconds()) + 4<<20
+	return max(64<<20, int(rate*rtt.Seconds())+4<<20)
 }
 
 // parseRate reads a bandwidth: a number with a unit of bits (kbit, mbit,

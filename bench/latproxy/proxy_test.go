@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 const hangGuard = 60 * time.Second
 
 // startProxy runs a proxy in front of target and returns its address.
-func startProxy(t *testing.T, cfg config) (*proxy, string) {
+func startProxy(t testing.TB, cfg config) (*proxy, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +40,7 @@ func startProxy(t *testing.T, cfg config) (*proxy, string) {
 
 // listen starts a target that runs handle on each accepted connection
 // (in its own goroutine) until the test ends.
-func listen(t *testing.T, handle func(net.Conn)) string {
+func listen(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +71,7 @@ func listen(t *testing.T, handle func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func dial(t *testing.T, addr string) *net.TCPConn {
+func dial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -83,11 +84,11 @@ func dial(t *testing.T, addr string) *net.TCPConn {
 
 func randomBytes(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, 0))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
+	b := make([]byte, n+8)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return b
+	return b[:n]
 }
 
 // echo sends back what it reads and half-closes when the client does.
@@ -304,7 +305,14 @@ func TestBackpressureBoundsQueue(t *testing.T) {
 	p, addr := startProxy(t, config{target: target, queue: queue,
 		onFull: func() { fullOnce.Do(func() { close(full) }) }})
 	c := dial(t, addr)
-	want := randomBytes(7, size)
+	// 1 MiB blocks of random bytes, each stamped with its index: cheap
+	// to make, and a lost, repeated or reordered block shows.
+	block := randomBytes(7, 1<<20)
+	want := make([]byte, 0, size)
+	for i := range size >> 20 {
+		block[0], block[1] = byte(i), byte(i>>8)
+		want = append(want, block...)
+	}
 	go func() {
 		c.Write(want)
 		c.CloseWrite()
@@ -368,5 +376,39 @@ func TestParseRate(t *testing.T) {
 	}
 	if _, err := parseSize("1gbit"); err == nil {
 		t.Error("parseSize accepted bits")
+	}
+}
+
+// BenchmarkThroughput is the proxy's own ceiling on this machine: bytes
+// pushed one way through it at no delay and no cap, until the receiver
+// has them all, against the same over a direct loopback connection.
+//
+//	go test -run '^$' -bench Throughput -benchtime 2s ./bench/latproxy
+func BenchmarkThroughput(b *testing.B) {
+	const chunk = 256 << 10
+	for _, via := range []string{"direct", "proxy"} {
+		b.Run(via, func(b *testing.B) {
+			got := make(chan int64, 1)
+			addr := listen(b, func(c net.Conn) {
+				n, _ := io.Copy(io.Discard, c)
+				got <- n
+			})
+			if via == "proxy" {
+				_, addr = startProxy(b, config{target: addr, queue: 64 << 20})
+			}
+			c := dial(b, addr)
+			buf := make([]byte, chunk)
+			b.SetBytes(chunk)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c.CloseWrite()
+			if n := <-got; n != int64(b.N)*chunk {
+				b.Fatalf("the receiver got %d bytes, want %d", n, int64(b.N)*chunk)
+			}
+		})
 	}
 }

@@ -9,7 +9,7 @@ import (
 // sizes; a changed or shifted byte is caught.
 func TestReaderChecker(t *testing.T) {
 	const n = 3*BlockSize + 12345
-	for _, bufSize := range []int{1, 1000, 64 << 10, BlockSize + 7} {
+	for _, bufSize := range []int{7, 1000, 64 << 10, BlockSize + 7} {
 		var c Checker
 		m, err := io.CopyBuffer(&c, &Reader{N: n}, make([]byte, bufSize))
 		if err != nil || m != n || c.N != n {
