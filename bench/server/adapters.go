@@ -2,7 +2,9 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/h2server/h2server"
 )
@@ -11,8 +13,18 @@ import (
 // so passing it as an interface costs no allocation.
 type streamExchange struct{ st *h2server.Stream }
 
-func (e streamExchange) Method() string             { return e.st.Request().Method }
-func (e streamExchange) Path() string               { return e.st.Request().Path }
+func (e streamExchange) Method() string { return e.st.Request().Method }
+func (e streamExchange) Path() string {
+	// :path carries the query; net/http's URL.Path does not.
+	p, _, _ := strings.Cut(e.st.Request().Path, "?")
+	return p
+}
+
+func (e streamExchange) Query() url.Values {
+	_, q, _ := strings.Cut(e.st.Request().Path, "?")
+	v, _ := url.ParseQuery(q)
+	return v
+}
 func (e streamExchange) Read(p []byte) (int, error) { return e.st.Read(p) }
 func (e streamExchange) Write(p []byte) (int, error) {
 	return e.st.Write(p)
@@ -39,6 +51,7 @@ type httpExchange struct {
 
 func (e *httpExchange) Method() string              { return e.r.Method }
 func (e *httpExchange) Path() string                { return e.r.URL.Path }
+func (e *httpExchange) Query() url.Values           { return e.r.URL.Query() }
 func (e *httpExchange) Read(p []byte) (int, error)  { return e.r.Body.Read(p) }
 func (e *httpExchange) Write(p []byte) (int, error) { return e.w.Write(p) }
 

@@ -3,8 +3,11 @@ package main
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
+
+	"github.com/h2server/h2server/bench/internal/pattern"
 )
 
 // exchange is the little the benchmark endpoints need from one request and
@@ -14,6 +17,8 @@ import (
 type exchange interface {
 	Method() string
 	Path() string
+	// Query is the request's query parameters.
+	Query() url.Values
 	// Read reads the request body; io.EOF at its end.
 	Read(p []byte) (int, error)
 	// WriteHead sends the final status with a content-type field and, when
@@ -64,12 +69,42 @@ func serve(ex exchange) {
 			}
 			p = p[n:]
 		}
+	case path == "/bytes" && method == http.MethodGet:
+		bytesBody(ex)
 	case path == "/sink" && method == http.MethodPost:
 		sink(ex)
 	case path == "/echo" && method == http.MethodPost:
 		echo(ex)
 	default:
 		ex.WriteHead(http.StatusNotFound, "text/plain", 0)
+	}
+}
+
+// bytesChunk is the size of each Write of GET /bytes: large, so that a
+// download measures the server's sending and flow control rather than
+// the handler's calls.
+const bytesChunk = 256 << 10
+
+// maxBytes bounds GET /bytes?n=.
+const maxBytes = 1 << 36
+
+// bytesBody answers GET /bytes?n=N with N bytes of the shared pattern
+// (bench/internal/pattern), which the client checks.
+func bytesBody(ex exchange) {
+	n, err := strconv.ParseInt(ex.Query().Get("n"), 10, 64)
+	if err != nil || n < 0 || n > maxBytes {
+		ex.WriteHead(http.StatusBadRequest, "text/plain", 0)
+		return
+	}
+	if ex.WriteHead(http.StatusOK, "application/octet-stream", int(n)) != nil {
+		return
+	}
+	for off := int64(0); off < n; {
+		p := pattern.At(off, int(min(bytesChunk, n-off)))
+		if _, err := ex.Write(p); err != nil {
+			return
+		}
+		off += int64(len(p))
 	}
 }
 

@@ -11,10 +11,16 @@
 //	GET  /1m            1 MiB body, written in -chunk sized writes
 //	POST /echo          the request body comes back as it arrives (full duplex)
 //	POST /sink          reads the whole body, answers with its length in decimal
+//	GET  /bytes?n=N     N bytes of bench/internal/pattern in 256 KiB writes (bench/wan.sh's downloads)
 //
 // It prints "listening on ADDR" once it accepts connections and shuts down
 // gracefully on SIGTERM or SIGINT, writing the -cpuprofile and -memprofile
 // files on the way out. -pprof serves net/http/pprof on a separate port.
+//
+// -stream-window and -conn-window set the receive windows (h2server's
+// InitialStreamWindowSize and InitialConnWindowSize, net/http's
+// MaxReceiveBufferPerStream and MaxReceiveBufferPerConnection): bench/wan.sh
+// runs h2server with 16 MiB fixed windows as today's upper reference.
 package main
 
 import (
@@ -30,6 +36,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -55,6 +62,12 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this `host:port` (separate from the benchmark port); its CPU profile is unavailable while -cpuprofile runs")
 	quiet := flag.Bool("quiet", false, "log only warnings and errors")
 	memRate := flag.Int("memprofilerate", 0, "set runtime.MemProfileRate (1 records every allocation; 0 keeps Go's default)")
+	var win windows
+	flag.IntVar(&win.stream, "stream-window", 0, "receive window per stream in bytes (0: each server's default, 256 KiB for h2server and 1 MiB for net/http)")
+	flag.IntVar(&win.conn, "conn-window", 0, "receive window per connection in bytes (0: each server's default, 1 MiB for both)")
+	// Dynamic receive windows (issue 12, items 1 to 3): their flags, such
+	// as -max-stream-window, go here, into windows, and are wired in
+	// windows.h2server below.
 	flag.Parse()
 
 	if *memRate > 0 {
@@ -68,7 +81,10 @@ func main() {
 	if *quiet {
 		slog.SetLogLoggerLevel(slog.LevelWarn)
 	}
-	if err := run(*impl, *addr, *useTLS, *maxStreams, *cpuProfile, *memProfile, *pprofAddr); err != nil {
+	if win.stream < 0 || win.stream > math.MaxInt32 || win.conn < 0 || win.conn > math.MaxInt32 {
+		log.Fatal("server: -stream-window and -conn-window must be between 0 and 2^31-1")
+	}
+	if err := run(*impl, *addr, *useTLS, *maxStreams, win, *cpuProfile, *memProfile, *pprofAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
@@ -95,7 +111,30 @@ func (s netHTTPServer) Serve(ln net.Listener) error {
 	return s.Server.Serve(ln)
 }
 
-func run(impl, addr string, useTLS bool, maxStreams int, cpuProfile, memProfile, pprofAddr string) error {
+// windows are the receive-window flags; zero fields keep the server's
+// default.
+type windows struct {
+	stream, conn int
+}
+
+// h2server sets the windows on an h2server.Server.
+func (w windows) h2server(s *h2server.Server) {
+	s.InitialStreamWindowSize = int32(w.stream)
+	s.InitialConnWindowSize = int32(w.conn)
+	// DYNAMIC WINDOWS (issue 12): wire the coming Server fields for
+	// window growth (the maximum per stream and per connection, the
+	// memory budget, the switch for fixed windows) here, from the flags
+	// declared next to -stream-window in main.
+}
+
+// nethttp sets the equivalent limits of net/http's HTTP/2 server: its
+// receive buffers are its advertised windows.
+func (w windows) nethttp(c *http.HTTP2Config) {
+	c.MaxReceiveBufferPerStream = w.stream
+	c.MaxReceiveBufferPerConnection = w.conn
+}
+
+func run(impl, addr string, useTLS bool, maxStreams int, win windows, cpuProfile, memProfile, pprofAddr string) error {
 	if maxStreams < 0 {
 		return errors.New("-maxstreams must not be negative")
 	}
@@ -111,10 +150,12 @@ func run(impl, addr string, useTLS bool, maxStreams int, cpuProfile, memProfile,
 	var srv server
 	switch impl {
 	case "h2server":
-		srv = &h2server.Server{
+		hs := &h2server.Server{
 			Handler:              h2serverHandler(),
 			MaxConcurrentStreams: uint32(maxStreams),
 		}
+		win.h2server(hs)
+		srv = hs
 	case "nethttp":
 		hs := &http.Server{
 			Handler:   netHTTPHandler(),
@@ -124,6 +165,7 @@ func run(impl, addr string, useTLS bool, maxStreams int, cpuProfile, memProfile,
 			// connection, which the idle-connection measurement needs.
 			ErrorLog: log.New(os.Stderr, "nethttp: ", log.LstdFlags),
 		}
+		win.nethttp(hs.HTTP2)
 		if useTLS {
 			hs.Protocols.SetHTTP2(true)
 			hs.TLSConfig = tlsConfig
