@@ -71,7 +71,7 @@ die() { echo "wan.sh: $*" >&2; exit 2; }
 for v in $RTTS; do [[ $v =~ ^[0-9]+$ ]] || die "RTTS: '$v' is not whole milliseconds"; done
 for v in $STREAMS; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "STREAMS: '$v' is not a positive count"; done
 for v in $DIRS; do [[ $v == up || $v == down ]] || die "DIRS: '$v' is not up or down"; done
-for v in $SERVERS; do [[ $v =~ ^(h2server|nethttp|h2server16m)$ ]] || die "SERVERS: unknown server '$v'"; done
+for v in $SERVERS; do [[ $v =~ ^(h2server|nethttp|h2server16m|h2serverfixed)$ ]] || die "SERVERS: unknown server '$v'"; done
 [[ $SIZE =~ ^[1-9][0-9]*$ && $REPS =~ ^[1-9][0-9]*$ && $RUN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "SIZE, REPS and RUN_TIMEOUT must be positive integers"
 
 # cap_bps CAP: bytes per second, 0 for none.
@@ -90,16 +90,16 @@ server_args() {
 	case $1 in
 	h2server) echo "-impl h2server" ;;
 	nethttp) echo "-impl nethttp" ;;
-	h2server16m) echo "-impl h2server -stream-window $BIG_WINDOW -conn-window $BIG_WINDOW" ;;
+	h2server16m) echo "-impl h2server -stream-window $BIG_WINDOW -conn-window $BIG_WINDOW -max-stream-window -1" ;;
+	h2serverfixed) echo "-impl h2server -max-stream-window -1" ;;
 	esac
 }
 # server_windows NAME: "stream conn" receive windows the server advertises
-# and keeps, or "- -" when they are not fixed. When h2server's windows
-# become dynamic (issue 12), its default entry becomes "- -" and a fixed
-# variant names its windows here.
+# and keeps, or "- -" when they are not fixed (h2server grows its own).
 server_windows() {
 	case $1 in
-	h2server) echo "262144 1048576" ;;
+	h2server) echo "- -" ;;
+	h2serverfixed) echo "262144 1048576" ;;
 	nethttp) echo "1048576 1048576" ;;
 	h2server16m) echo "$BIG_WINDOW $BIG_WINDOW" ;;
 	esac
@@ -109,6 +109,7 @@ server_label() {
 	h2server) echo "h2server" ;;
 	nethttp) echo "net/http" ;;
 	h2server16m) echo "h2server $((BIG_WINDOW >> 20)) MiB windows" ;;
+	h2serverfixed) echo "h2server fixed 256 KiB" ;;
 	esac
 }
 

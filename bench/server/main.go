@@ -45,6 +45,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -65,9 +66,8 @@ func main() {
 	var win windows
 	flag.IntVar(&win.stream, "stream-window", 0, "receive window per stream in bytes (0: each server's default, 256 KiB for h2server and 1 MiB for net/http)")
 	flag.IntVar(&win.conn, "conn-window", 0, "receive window per connection in bytes (0: each server's default, 1 MiB for both)")
-	// Dynamic receive windows (issue 12, items 1 to 3): their flags, such
-	// as -max-stream-window, go here, into windows, and are wired in
-	// windows.h2server below.
+	flag.Var(int32Flag{&win.maxStream}, "max-stream-window", "h2server's MaxStreamWindowSize in bytes (0: its default; negative: fixed windows)")
+	flag.Int64Var(&win.budget, "receive-budget", 0, "h2server's ReceiveBudget in bytes (0: its default; negative: no cap)")
 	flag.Parse()
 
 	if *memRate > 0 {
@@ -115,16 +115,30 @@ func (s netHTTPServer) Serve(ln net.Listener) error {
 // default.
 type windows struct {
 	stream, conn int
+	maxStream    int32
+	budget       int64
+}
+
+type int32Flag struct{ p *int32 }
+
+func (f int32Flag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*f.p))
+}
+func (f int32Flag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, 32)
+	*f.p = int32(v)
+	return err
 }
 
 // h2server sets the windows on an h2server.Server.
 func (w windows) h2server(s *h2server.Server) {
 	s.InitialStreamWindowSize = int32(w.stream)
 	s.InitialConnWindowSize = int32(w.conn)
-	// DYNAMIC WINDOWS (issue 12): wire the coming Server fields for
-	// window growth (the maximum per stream and per connection, the
-	// memory budget, the switch for fixed windows) here, from the flags
-	// declared next to -stream-window in main.
+	s.MaxStreamWindowSize = w.maxStream
+	s.ReceiveBudget = w.budget
 }
 
 // nethttp sets the equivalent limits of net/http's HTTP/2 server: its
