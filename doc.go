@@ -65,8 +65,10 @@
 //
 // A stream's window grows when its handler reads a quarter window in
 // less than half a round trip: the sender could send more than the
-// window lets it, so the window doubles (the rule of QUIC receivers),
-// up to MaxStreamWindowSize, and the connection window grows with it.
+// window lets it (the rule of QUIC receivers), so the window grows to
+// twice the bandwidth-delay product that reading rate shows (2 to 64
+// times at once), up to MaxStreamWindowSize, and the connection window
+// grows with it.
 // The round trip is measured once per connection, from our SETTINGS to
 // the client's acknowledgement, at the HTTP/2 level, so that it spans
 // any proxy on the path; nothing extra is sent for it. This is cheaper

@@ -18,12 +18,15 @@ import (
 // the window. When that happens again less than half a round trip after
 // the previous time, the handler reads more than two windows per round
 // trip, which the sender can only send if the window is smaller than
-// twice the path's bandwidth-delay product: the window doubles, up to
-// MaxStreamWindowSize. A window of about twice the product results,
-// enough for the credit, returned a quarter at a time, to reach the
-// sender before it runs dry. A stream whose handler does not read sends
-// no credit and never grows; one whose handler reads slowly sends it
-// too seldom.
+// twice the path's bandwidth-delay product. The window then grows to that
+// estimate at once (a quarter per elapsed is the rate; see growthFactor),
+// by 2 to 64 times, up to MaxStreamWindowSize: doubling per round trip,
+// as Chromium does, left a 50 ms upload at 72% of a 1 Gbit/s link in the
+// first 64 MiB, the jump at 84%. A window of about twice the product
+// results, enough for the credit, returned a quarter at a time, to reach
+// the sender before it runs dry. A stream whose handler does not read
+// sends no credit and never grows; one whose handler reads slowly sends
+// it too seldom.
 //
 // The round trip is the time from our SETTINGS to the client's
 // acknowledgement (which clients send on receipt): measured once per
@@ -60,15 +63,17 @@ type recvBudget struct {
 	used atomic.Int64
 }
 
-// take charges n bytes of growth if the budget holds them.
-func (b *recvBudget) take(n, limit int64) bool {
+// take charges up to n bytes of growth, as much as the budget holds,
+// and returns how much.
+func (b *recvBudget) take(n, limit int64) int64 {
 	for {
 		u := b.used.Load()
-		if u+n > limit {
-			return false
+		m := min(n, limit-u)
+		if m <= 0 {
+			return 0
 		}
-		if b.used.CompareAndSwap(u, u+n) {
-			return true
+		if b.used.CompareAndSwap(u, u+m) {
+			return m
 		}
 	}
 }
@@ -106,8 +111,8 @@ func (st *Stream) creditLocked(n int) (streamIncr, connIncr uint32) {
 	switch {
 	case rtt > 0 && elapsed < rtt/2 && r.win < c.cfg.maxStreamWindow:
 		// Read faster than the window can refill: grow.
-		grow := min(r.win, c.cfg.maxStreamWindow-r.win)
-		if c.srv.recv.take(int64(grow), c.cfg.receiveBudget) {
+		grow := min(r.win*(growthFactor(rtt, elapsed)-1), c.cfg.maxStreamWindow-r.win)
+		if grow = int32(c.srv.recv.take(int64(grow), c.cfg.receiveBudget)); grow > 0 {
 			r.win += grow
 			incr += grow
 			connIncr = c.growConnWindow(grow)
@@ -169,6 +174,26 @@ func (c *conn) creditData(now, held int) {
 	if incr = int64(c.creditConn(incr)); incr > 0 {
 		c.wq.push(writeItem{kind: itemWindowUpdate, id: 0, n: uint32(incr)})
 	}
+}
+
+// maxGrowth is the most a window grows by at once: a factor of 64.
+const maxGrowth = 64
+
+// growthFactor is how many times larger a window should be, when a
+// quarter of it was read in elapsed: a quarter per elapsed is the rate
+// the path delivers at, and twice its bandwidth-delay product is a window
+// of rtt/(2 elapsed) times the current one. It is at least 2 (the sender
+// was held back: the window doubles at the least) and at most maxGrowth,
+// enough to go from the initial 256 KiB to 16 MiB in one step, while a
+// burst read out of the buffer at once, which says little of the path,
+// grows a window no more than that from one reading. Jumping straight to
+// the estimate, rather than doubling a round trip at a time, is what lets
+// a transfer over a long path reach its speed within a round trip or two.
+func growthFactor(rtt, elapsed time.Duration) int32 {
+	if elapsed <= 0 {
+		return maxGrowth
+	}
+	return int32(min(max(rtt/(2*elapsed), 2), maxGrowth))
 }
 
 // sendCredit queues the WINDOW_UPDATEs creditLocked asked for.

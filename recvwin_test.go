@@ -10,7 +10,9 @@ import (
 
 // Receive windows that grow (recvwin.go), under synctest: the round trip
 // is what the test takes to acknowledge our SETTINGS; a handler "keeps
-// up" when it reads a quarter window sooner than half of it.
+// up" when it reads a quarter window sooner than half of it. A quarter
+// read 10 ms after the last, with a 50 ms round trip, doubles the window
+// (growthFactor: 50/(2x10) rounds down to 2).
 
 // greetRTT greets like serverTester.greet, but acknowledges our SETTINGS
 // rtt later: the round trip the server measures.
@@ -74,6 +76,7 @@ func TestRecvWindowGrowsWhenReadKeepsUp(t *testing.T) {
 		win := uint32(64 << 10)
 		for win < 1<<20 {
 			tst.sendN(1, int(win/4))
+			time.Sleep(10 * time.Millisecond)
 			readN(t, c.st, int(win/4))
 			// The quarter back, and the window doubled.
 			tst.wantWindowUpdate(1, win/4+win)
@@ -123,6 +126,7 @@ func TestRecvWindowShrinksAfterQuiet(t *testing.T) {
 		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
 		c := tst.call(1)
 		tst.sendN(1, 16<<10)
+		time.Sleep(10 * time.Millisecond)
 		readN(t, c.st, 16<<10)
 		tst.wantWindowUpdate(1, 16<<10+64<<10) // now 128 KiB
 		tst.wantWindowUpdate(0, 64<<10)
@@ -137,6 +141,7 @@ func TestRecvWindowShrinksAfterQuiet(t *testing.T) {
 		// 24 KiB that arrived are not credited, and the growth is 8 KiB
 		// short.
 		tst.sendN(1, 24<<10)
+		time.Sleep(10 * time.Millisecond)
 		readN(t, c.st, 24<<10)
 		tst.wantWindowUpdate(1, 24<<10+96<<10)
 		tst.wantWindowUpdate(0, 96<<10-8<<10)
@@ -176,6 +181,7 @@ func TestRecvWindowBudget(t *testing.T) {
 		c1 := tst.call(1)
 		tst.sendN(1, 16<<10)
 		tst.wantWindowUpdate(0, 16<<10) // 16 KiB held: within the budget
+		time.Sleep(10 * time.Millisecond)
 		readN(t, c1.st, 16<<10)
 		tst.wantWindowUpdate(1, 16<<10+64<<10) // grown by 64 KiB: 64 of 128 KiB used
 		tst.wantWindowUpdate(0, 64<<10)
@@ -236,6 +242,7 @@ func TestRecvWindowGrowthFreed(t *testing.T) {
 		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
 		c := tst.call(1)
 		tst.sendN(1, 4<<10)
+		time.Sleep(10 * time.Millisecond)
 		readN(t, c.st, 4<<10)
 		tst.wantWindowUpdate(1, 4<<10+16<<10)
 		tst.wantWindowUpdate(0, 16<<10)
@@ -249,5 +256,45 @@ func TestRecvWindowGrowthFreed(t *testing.T) {
 		if u := tst.srv.recv.used.Load(); u != 0 {
 			t.Errorf("budget used %d after the stream ended, want 0", u)
 		}
+	})
+}
+
+// TestRecvWindowJumps: a quarter window read much faster than half a
+// round trip grows the window to the estimate of twice the path's
+// bandwidth-delay product at once (a quarter in 1 ms of a 50 ms round
+// trip: 25 times), not a doubling per round trip; and the growth is held
+// to MaxStreamWindowSize and to what the budget has left.
+func TestRecvWindowJumps(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) {
+			s.InitialStreamWindowSize, s.MaxStreamWindowSize = 64<<10, 4<<20
+			s.ReceiveBudget = 3 << 20
+		})
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/a")...)
+		tst.writeHeaders(3, false, reqFields("POST", "/b")...)
+		c1, c3 := tst.call(1), tst.call(3)
+		tst.sendN(1, 16<<10)
+		time.Sleep(time.Millisecond)
+		readN(t, c1.st, 16<<10)
+		tst.wantWindowUpdate(1, 16<<10+24*64<<10) // 64 KiB x 25 = 1,600 KiB
+		tst.wantWindowUpdate(0, 24*64<<10)
+		tst.sendN(1, 400<<10)
+		tst.wantWindowUpdate(0, 256<<10) // the connection's own credit on arrival
+		time.Sleep(time.Millisecond)
+		readN(t, c1.st, 400<<10)
+		// 25 times would be 39 MiB, the maximum is 4 MiB, and the budget
+		// of 3 MiB has 3 MiB - 1,536 KiB left: that is the growth.
+		left := uint32(3<<20 - 24*64<<10)
+		tst.wantWindowUpdate(1, 400<<10+left)
+		tst.wantWindowUpdate(0, left)
+		tst.wantIdle()
+		// With the budget spent, stream 3 does not grow at all.
+		tst.sendN(3, 16<<10)
+		time.Sleep(time.Millisecond)
+		readN(t, c3.st, 16<<10)
+		tst.wantWindowUpdate(3, 16<<10)
+		close(c1.release)
+		close(c3.release)
 	})
 }
