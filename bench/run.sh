@@ -1,34 +1,79 @@
 #!/usr/bin/env bash
-# bench/run.sh: h2server against net/http's own HTTP/2 server, under h2load,
-# on loopback. Run from anywhere as `bash bench/run.sh`; the result is a
-# markdown table of medians on stdout (also saved as $OUT/results.md).
+# bench/run.sh: h2server against net/http's own HTTP/2 server and two C
+# servers, h2o and nghttpd, under h2load on loopback, side by side in one
+# run. Run from anywhere as `bash bench/run.sh`; the result is a markdown
+# table of medians on stdout (also saved as $OUT/results.md).
 #
-# Both servers are bench/server (same handlers, -impl h2server|nethttp).
-# Every run starts a fresh server pinned to CPU $SERVER_CPU (so Go sees one
-# CPU, GOMAXPROCS=1; SERVER_CPU=0-2 would give it three), warms it up for
-# $WARMUP, then measures for $DURATION with h2load pinned to $CLIENT_CPU.
-# Server CPU time is utime+stime from /proc/PID/stat around the measured
-# h2load run (it includes setting up and closing h2load's connections). Repetitions are interleaved
-# (h2server, net/http, h2server, ...) so that drift in the machine hits
-# both alike; the table shows the median of the $REPS runs.
+# The servers ($SERVERS):
+#   h2server, nethttp  bench/server -impl h2server|nethttp (same handlers)
+#   h2o                Debian package h2o, a config written to $OUT/*.h2o.conf
+#   nghttpd            Debian package nghttp2-server
+# When h2o or nghttpd is missing, the script installs it with apt-get if it
+# runs as root; otherwise it says what to install and skips that server,
+# loudly, in the log and in the table.
+#
+# The same endpoints everywhere, checked before measuring (the script stops
+# if a body differs):
+#   GET /hello  the 12 bytes "hello world\n"; h2o and nghttpd serve the file
+#               $OUT/htdocs/hello
+#   GET /1m     1 MiB of "abc...z" repeated; h2o and nghttpd serve
+#               $OUT/htdocs/1m
+#   POST /sink  the server reads and discards the body, answers small:
+#               bench/server answers the length; h2o runs an mruby handler
+#               that reads env["rack.input"] in 64 KiB pieces and answers
+#               the length; nghttpd reads the body and then serves the
+#               3-byte file $OUT/htdocs/sink ("ok\n")
+#   POST /echo  full-duplex echo: bench/server only (h2o's file and mruby
+#               handlers cannot stream a body back; nghttpd's --echo-upload
+#               stores the body in a temporary file and sends it after)
+#
+# Fairness: every server runs on CPU $SERVER_CPU only (taskset; Go sees one
+# CPU, GOMAXPROCS=1; h2o num-threads: 1; nghttpd -n 1), logs nothing per
+# request, and advertises SETTINGS_MAX_CONCURRENT_STREAMS $MAXSTREAMS. What
+# stays different: each server's own response header fields (h2o adds
+# server, date, last-modified, etag, accept-ranges; nghttpd server, date,
+# cache-control, last-modified; bench/server only content-type and
+# content-length), its flow-control windows and frame sizes, and h2o's
+# process tree (the server process, num-threads: 1, and a perl child that
+# annotates crash backtraces; CPU and RSS are summed over the tree).
+#
+# Every run starts a fresh server, warms it up for $WARMUP, then measures
+# for $DURATION with h2load pinned to $CLIENT_CPU. Server CPU time is
+# utime+stime from /proc/PID/stat (summed over the server's process tree)
+# around the measured h2load run (it includes setting up and closing
+# h2load's connections). Repetitions are interleaved (h2server, net/http,
+# h2o, nghttpd, h2server, ...) so that drift in the machine hits all alike;
+# the table shows the median of the $REPS runs and ratios of those medians.
 #
 # Memory: bench/idleconns holds 2,000 idle connections (SETTINGS exchange
 # done), then 20 connections x 100 open streams (POST /sink, HEADERS
 # without END_STREAM, no DATA), each against a fresh server; the table
 # shows the growth of VmRSS divided by the count.
 #
+# TLS=1 runs everything over TLS 1.3 with ALPN h2: one self-signed ECDSA
+# P-256 certificate ($OUT/tls.crt, made with openssl) for all servers, and
+# h2load offers only TLS_AES_128_GCM_SHA256 and the P-256 group (nghttpd
+# offers no X25519); each run's h2load log is checked for that.
+# bench/idleconns (Go) offers P-256 too but cannot restrict TLS 1.3 suites:
+# the server picks, and the table says which.
+# Suggested: TLS=1 WORKLOADS="hello_high hello_1 idle".
+#
 # Environment (defaults in brackets):
 #   DURATION   measured seconds per run [5]      WARMUP  warm-up seconds, 0 for none [1]
-#   REPS       runs per implementation [3]       TLS     1: HTTP/2 over TLS instead of h2c [0]
+#   REPS       runs per server [3]               TLS     1: HTTP/2 over TLS instead of h2c [0]
+#   SERVERS    which servers, a subset of "h2server nethttp h2o nghttpd" [all four]
 #   HELLO_HIGH "conns streams" of the first /hello load [100 10]
 #   HELLO_DEEP "conns streams" of the second /hello load [10 100]
-#   BULK       "conns streams" of /1m, /sink, /echo [4 4]
+#   BULK       "conns streams" of get1m, sink, echo [4 4]
+#   BULK1      "conns streams" of get1m_c10m1, sink_c10m1 [10 1]
 #   IDLE_CONNS idle connections [2000]           STREAM_CONNS x STREAMS: [20] x [100]
-#   MAXSTREAMS SETTINGS_MAX_CONCURRENT_STREAMS of both servers [100]
-#   WORKLOADS  which to run, a subset of "hello_high hello_deep hello_1 get1m sink echo idle streams"
+#   MAXSTREAMS SETTINGS_MAX_CONCURRENT_STREAMS of every server [100]
+#   WORKLOADS  which to run, a subset of
+#              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle streams"
 #   SERVER_CPU / CLIENT_CPU   CPU lists for taskset -c [0] / [1]
 #   OUT        directory for logs and results, kept afterwards [a new /tmp/h2bench.*]
-#   PROFILE    1: each load run writes a CPU profile, $OUT/WORKLOAD.IMPL.REP.cpu.prof [0]
+#   PROFILE    1: each load run of the Go servers writes a CPU profile,
+#              $OUT/WORKLOAD.IMPL.REP.cpu.prof [0]
 #              (go tool pprof $OUT/server FILE; profiling costs a little CPU)
 #
 # Only 127.0.0.1 is used. Every process the script starts is killed, by
@@ -50,19 +95,41 @@ TLS=${TLS:-0}
 read -r HIGH_C HIGH_M <<<"${HELLO_HIGH:-100 10}"
 read -r DEEP_C DEEP_M <<<"${HELLO_DEEP:-10 100}"
 read -r BULK_C BULK_M <<<"${BULK:-4 4}"
+read -r BULK1_C BULK1_M <<<"${BULK1:-10 1}"
 IDLE_CONNS=${IDLE_CONNS:-2000}
 STREAM_CONNS=${STREAM_CONNS:-20}
 STREAMS=${STREAMS:-100}
 MAXSTREAMS=${MAXSTREAMS:-100}
-WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink echo idle streams}
+WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle streams}
+SERVERS=${SERVERS:-h2server nethttp h2o nghttpd}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-IMPLS=(h2server nethttp)
 
 if ((STREAMS > MAXSTREAMS)); then
 	echo "run.sh: STREAMS=$STREAMS exceeds MAXSTREAMS=$MAXSTREAMS; the servers would refuse streams" >&2
 	exit 2
 fi
+IMPLS=()
+for s in $SERVERS; do
+	case $s in
+	h2server | nethttp | h2o | nghttpd) IMPLS+=("$s") ;;
+	*) echo "run.sh: unknown server '$s' in SERVERS (want h2server nethttp h2o nghttpd)" >&2; exit 2 ;;
+	esac
+done
+((${#IMPLS[@]} > 0)) || { echo "run.sh: SERVERS is empty" >&2; exit 2; }
+for w in $WORKLOADS; do
+	case $w in
+	hello_high | hello_deep | hello_1 | get1m | sink | get1m_c10m1 | sink_c10m1 | echo | idle | streams) ;;
+	*) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
+	esac
+done
+
+label() { # label IMPL: the name in the table
+	case $1 in
+	nethttp) echo net/http ;;
+	*) echo "$1" ;;
+	esac
+}
 
 # ---------------------------------------------------------------- processes
 
@@ -75,7 +142,7 @@ cleanup() {
 	# Logs stay in $OUT; only the large inputs go (the server binary stays
 	# when there are profiles to read with it).
 	if [[ -n ${OUT:-} ]]; then
-		rm -f "$OUT/body1m" "$OUT/idleconns"
+		rm -f "$OUT/body1m" "$OUT/idleconns" "$OUT/htdocs/1m" "$OUT"/verify.*.got
 		[[ ${PROFILE:-0} == 1 ]] || rm -f "$OUT/server"
 	fi
 }
@@ -104,6 +171,20 @@ stop() {
 	forget "$pid"
 }
 
+# tree PID: PID and all its descendants (h2o has a child process).
+tree() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+		{ kids[$2] = kids[$2] " " $1 }
+		END {
+			q[1] = root; n = 1
+			for (i = 1; i <= n; i++) {
+				print q[i]
+				m = split(kids[q[i]], k, " ")
+				for (j = 1; j <= m; j++) q[++n] = k[j]
+			}
+		}'
+}
+
 PIN_SERVER=() PIN_CLIENT=()
 if command -v taskset >/dev/null && (($(nproc) >= 2)); then
 	PIN_SERVER=(taskset -c "$SERVER_CPU")
@@ -114,16 +195,61 @@ fi
 
 # ---------------------------------------------------------------- set-up
 
-if ! command -v h2load >/dev/null; then
+APT_UPDATED=0
+# need COMMAND PACKAGE: 0 if COMMAND is there or was just installed.
+need() {
+	command -v "$1" >/dev/null && return 0
 	if ((EUID == 0)) && command -v apt-get >/dev/null; then
-		echo "run.sh: installing nghttp2-client for h2load" >&2
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >&2
+		echo "run.sh: installing $2 for $1" >&2
+		if ((APT_UPDATED == 0)); then
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+			APT_UPDATED=1
+		fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2 || true
+		command -v "$1" >/dev/null && return 0
+	fi
+	return 1
+}
+need h2load nghttp2-client || { echo "run.sh: h2load is missing; install nghttp2-client (apt-get install nghttp2-client)" >&2; exit 1; }
+need curl curl || { echo "run.sh: curl is missing; install curl (apt-get install curl)" >&2; exit 1; }
+curl --version | grep -qw HTTP2 || { echo "run.sh: this curl has no HTTP/2; the endpoint check needs it" >&2; exit 1; }
+if [[ $TLS == 1 ]]; then
+	need openssl openssl || { echo "run.sh: openssl is missing; install openssl (apt-get install openssl)" >&2; exit 1; }
+fi
+
+SKIPPED=() # "server: why" lines, shown under the table
+skip() { # skip IMPL WHY
+	local keep=() i
+	for i in "${IMPLS[@]}"; do [[ $i == "$1" ]] || keep+=("$i"); done
+	IMPLS=("${keep[@]}")
+	SKIPPED+=("$1: $2")
+	echo "run.sh: WARNING: SKIPPING $1: $2" >&2
+}
+has() { # has IMPL: is IMPL among the servers measured
+	local i
+	for i in "${IMPLS[@]}"; do [[ $i == "$1" ]] && return 0; done
+	return 1
+}
+VERSIONS=()
+if has h2o; then
+	if ! need h2o h2o; then
+		skip h2o "not installed and not root; install it with: apt-get install h2o"
+	elif ! h2o --version 2>&1 | grep -q 'mruby: YES'; then
+		skip h2o "this h2o build has no mruby, which POST /sink needs ($(h2o --version 2>&1 | tr '\n' ' '))"
 	else
-		echo "run.sh: h2load is missing; install nghttp2-client (apt-get install nghttp2-client)" >&2
-		exit 1
+		VERSIONS+=("$(h2o --version 2>&1 | head -1 | sed 's/ version / /') (mruby)")
 	fi
 fi
+if has nghttpd; then
+	if ! need nghttpd nghttp2-server; then
+		skip nghttpd "not installed and not root; install it with: apt-get install nghttp2-server"
+	else
+		VERSIONS+=("$(nghttpd --version 2>&1 | head -1)")
+	fi
+fi
+((${#IMPLS[@]} > 0)) || { echo "run.sh: no server left to measure" >&2; exit 1; }
+VERSIONS+=("$(go version | cut -d' ' -f3)" "$(h2load --version | head -1)")
+echo "run.sh: versions: ${VERSIONS[*]}" >&2
 
 if [[ -n ${OUT:-} ]]; then
 	mkdir -p "$OUT"
@@ -135,85 +261,222 @@ echo "run.sh: building bench/server and bench/idleconns" >&2
 go build -o "$OUT/server" ./bench/server
 go build -o "$OUT/idleconns" ./bench/idleconns
 head -c $((1 << 20)) /dev/urandom >"$OUT/body1m"
+# The bodies of bench/server (handlers.go), as files for h2o and nghttpd.
+mkdir -p "$OUT/htdocs"
+printf 'hello world\n' >"$OUT/htdocs/hello"
+yes abcdefghijklmnopqrstuvwxyz | tr -d '\n' | head -c $((1 << 20)) >"$OUT/htdocs/1m" || true
+printf 'ok\n' >"$OUT/htdocs/sink"
+[[ $(wc -c <"$OUT/htdocs/1m") == $((1 << 20)) ]] || { echo "run.sh: could not write $OUT/htdocs/1m" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if (($(ulimit -n) < IDLE_CONNS + 100)); then
 	echo "run.sh: open-file limit $(ulimit -n) is below IDLE_CONNS+100; lower IDLE_CONNS" >&2
 	exit 1
 fi
 CLK_TCK=$(getconf CLK_TCK)
-SCHEME=http SERVER_TLS=() IDLE_TLS=()
+SCHEME=http IDLE_TLS=() H2LOAD_TLS=() CURL_PROTO=(--http2-prior-knowledge)
 if [[ $TLS == 1 ]]; then
-	SCHEME=https SERVER_TLS=(-tls) IDLE_TLS=(-tls)
+	SCHEME=https IDLE_TLS=(-tls)
+	H2LOAD_TLS=(--tls13-ciphers=TLS_AES_128_GCM_SHA256 --groups=P-256)
+	CURL_PROTO=(--http2 --tlsv1.3 --cacert "$OUT/tls.crt")
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/O=h2server benchmark/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$OUT/tls.key" -out "$OUT/tls.crt" 2>"$OUT/openssl.err" ||
+		{ echo "run.sh: openssl could not make the certificate:" >&2; cat "$OUT/openssl.err" >&2; exit 1; }
 fi
+
+go_impl() { [[ $1 == h2server || $1 == nethttp ]]; }
+# runs WORKLOAD IMPL: 0 if IMPL can serve WORKLOAD.
+runs() { [[ $1 != echo ]] || go_impl "$2"; }
 
 # Expected time: each load run is warm-up + duration + about 1s of start
 # and stop; each memory run about 4s.
-nload=0 nmem=0
+expected=0 nload=0 nmem=0
 for w in $WORKLOADS; do
-	case $w in
-	hello_high | hello_deep | hello_1 | get1m | sink | echo) nload=$((nload + 1)) ;;
-	idle | streams) nmem=$((nmem + 1)) ;;
-	*) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
-	esac
+	for impl in "${IMPLS[@]}"; do
+		runs "$w" "$impl" || continue
+		case $w in
+		idle | streams) expected=$((expected + REPS * 4)) nmem=$((nmem + REPS)) ;;
+		*) expected=$((expected + REPS * (WARMUP + DURATION + 1))) nload=$((nload + REPS)) ;;
+		esac
+	done
 done
-expected=$((nload * 2 * REPS * (WARMUP + DURATION + 1) + nmem * 2 * REPS * 4))
-echo "run.sh: $nload load workloads and $nmem memory measurements, 2 servers x $REPS runs, ${DURATION}s each (+${WARMUP}s warm-up): expected about ${expected}s ($((expected / 60))m$((expected % 60))s); logs in $OUT" >&2
+echo "run.sh: servers ${IMPLS[*]}: $nload load runs of ${DURATION}s (+${WARMUP}s warm-up) and $nmem memory runs: expected about ${expected}s ($((expected / 60))m$((expected % 60))s); logs in $OUT" >&2
 
 RESULTS=$OUT/results.txt # lines: workload impl metric value
 : >"$RESULTS"
 ANOMALIES=$OUT/anomalies.txt
 : >"$ANOMALIES"
+NOTES=$OUT/notes.txt # facts for under the table, one a line, deduplicated
+: >"$NOTES"
 record() { echo "$1 $2 $3 $4" >>"$RESULTS"; }
 anomaly() { echo "- $*" >>"$ANOMALIES"; echo "run.sh: ANOMALY: $*" >&2; }
+note() { grep -qxF -- "- $*" "$NOTES" || echo "- $*" >>"$NOTES"; }
 
-cpu_ticks() { # utime+stime of PID, in clock ticks
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) } # fields after "pid (comm) "; utime and stime are 12 and 13 here
-	awk '{print $12 + $13}' <<<"$stat"
+cpu_ticks() { # utime+stime of PID and its descendants, in clock ticks
+	local p stat sum=0
+	for p in $(tree "$1"); do
+		stat=$(<"/proc/$p/stat") || continue
+		stat=${stat##*) } # fields after "pid (comm) "; utime and stime are 12 and 13 here
+		sum=$((sum + $(awk '{print $12 + $13}' <<<"$stat")))
+	done
+	echo "$sum"
 }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+rss_kib() { # VmRSS of PID and its descendants
+	local p sum=0 v
+	for p in $(tree "$1"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || continue
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
 
-SERVER_PID='' SERVER_ADDR='' SERVER_PROCS=''
+# free_port: a TCP port on 127.0.0.1 that nothing listens on, below the
+# usual ephemeral range (32768-60999) so that no client socket holds it.
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	echo "run.sh: no free port found" >&2
+	exit 1
+}
+
+# h2o_conf TAG PORT: writes h2o's configuration for one run.
+h2o_conf() {
+	local tag=$1 port=$2 conf=$OUT/$1.h2o.conf
+	{
+		echo "# written by bench/run.sh for one run"
+		echo "listen:"
+		echo "  host: 127.0.0.1"
+		echo "  port: $port"
+		if [[ $TLS == 1 ]]; then
+			echo "  ssl:"
+			echo "    certificate-file: $OUT/tls.crt"
+			echo "    key-file: $OUT/tls.key"
+			echo "    minimum-version: TLSv1.3"
+			echo "    ocsp-update-interval: 0" # no OCSP fetcher process
+		fi
+		# As root, h2o switches to user nobody, who cannot read $OUT (0700).
+		((EUID == 0)) && echo "user: root"
+		cat <<-CONF
+			num-threads: 1
+			max-connections: $((IDLE_CONNS + 1000))
+			http2-max-concurrent-requests-per-connection: $MAXSTREAMS
+			http2-idle-timeout: 600
+			error-log: $OUT/$tag.server.err
+			hosts:
+			  default:
+			    paths:
+			      /sink:
+			        mruby.handler: |
+			          Proc.new do |env|
+			            n = 0
+			            input = env["rack.input"]
+			            if input
+			              while chunk = input.read(65536)
+			                n += chunk.bytesize
+			              end
+			            end
+			            [200, {"content-type" => "text/plain", "content-length" => n.to_s.bytesize.to_s}, [n.to_s]]
+			          end
+			      /:
+			        file.dir: $OUT/htdocs
+		CONF
+	} >"$conf"
+	echo "$conf"
+}
+
+SERVER_PID='' SERVER_ADDR='' SERVER_PROCS='' SERVER_IMPL=''
 # start_server IMPL TAG: starts a fresh server and waits until it listens.
 start_server() {
-	local impl=$1 tag=$2 i
-	local prof=()
-	if [[ ${PROFILE:-0} == 1 ]]; then
-		prof=(-cpuprofile "$OUT/$tag.cpu.prof")
-	fi
+	local impl=$1 tag=$2 i exe port=''
+	SERVER_ADDR=
+	local prof=() tlsargs=() cmd=()
 	: >"$OUT/$tag.server.out" # before the background shell opens it: the poll below reads it at once
-	"${PIN_SERVER[@]}" "$OUT/server" -impl "$impl" -addr 127.0.0.1:0 \
-		-maxstreams "$MAXSTREAMS" "${SERVER_TLS[@]}" "${prof[@]}" >"$OUT/$tag.server.out" 2>"$OUT/$tag.server.err" &
+	: >"$OUT/$tag.server.err"
+	case $impl in
+	h2server | nethttp)
+		if [[ ${PROFILE:-0} == 1 ]]; then
+			prof=(-cpuprofile "$OUT/$tag.cpu.prof")
+		fi
+		[[ $TLS == 1 ]] && tlsargs=(-tls -cert "$OUT/tls.crt" -key "$OUT/tls.key")
+		exe=$OUT/server
+		cmd=("$exe" -impl "$impl" -addr 127.0.0.1:0 -maxstreams "$MAXSTREAMS" "${tlsargs[@]}" "${prof[@]}")
+		;;
+	h2o)
+		port=$(free_port)
+		exe=$(readlink -f "$(command -v h2o)")
+		cmd=(h2o -c "$(h2o_conf "$tag" "$port")")
+		;;
+	nghttpd)
+		port=$(free_port)
+		exe=$(readlink -f "$(command -v nghttpd)")
+		cmd=(nghttpd -n 1 -m "$MAXSTREAMS" -d "$OUT/htdocs" -a 127.0.0.1)
+		if [[ $TLS == 1 ]]; then
+			cmd+=("$port" "$OUT/tls.key" "$OUT/tls.crt")
+		else
+			cmd+=(--no-tls "$port")
+		fi
+		;;
+	esac
+	"${PIN_SERVER[@]}" "${cmd[@]}" >"$OUT/$tag.server.out" 2>>"$OUT/$tag.server.err" &
 	SERVER_PID=$!
+	SERVER_IMPL=$impl
 	PIDS+=("$SERVER_PID")
-	for ((i = 0; i < 100; i++)); do
-		SERVER_ADDR=$(sed -n 's/^listening on //p' "$OUT/$tag.server.out")
+	for ((i = 0; i < 200; i++)); do
+		if [[ -n $port ]]; then
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && SERVER_ADDR=127.0.0.1:$port
+		else
+			SERVER_ADDR=$(sed -n 's/^listening on //p' "$OUT/$tag.server.out")
+		fi
 		if [[ -n $SERVER_ADDR ]]; then
 			# CPU and RSS are read from /proc/PID: PID must be the server
 			# itself (taskset execs it), not a shell around it.
-			if [[ $(readlink "/proc/$SERVER_PID/exe") != "$OUT/server" ]]; then
-				echo "run.sh: PID $SERVER_PID is $(readlink "/proc/$SERVER_PID/exe"), not $OUT/server" >&2
+			if [[ $(readlink "/proc/$SERVER_PID/exe") != "$exe" ]]; then
+				echo "run.sh: PID $SERVER_PID is $(readlink "/proc/$SERVER_PID/exe"), not $exe" >&2
 				exit 1
 			fi
-			SERVER_PROCS=$(sed -n 's/.*GOMAXPROCS=\([0-9]*\).*/\1/p' "$OUT/$tag.server.err")
+			if go_impl "$impl"; then
+				SERVER_PROCS=$(sed -n 's/.*GOMAXPROCS=\([0-9]*\).*/\1/p' "$OUT/$tag.server.err")
+			fi
 			return 0
 		fi
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "run.sh: server $impl did not start; its log:" >&2
-	cat "$OUT/$tag.server.err" >&2
+	echo "run.sh: server $impl did not start (${cmd[*]}); its log:" >&2
+	cat "$OUT/$tag.server.out" "$OUT/$tag.server.err" >&2
 	exit 1
 }
 
-# stop_server TAG: graceful stop; anything the server logged beyond its
-# start-up line is an anomaly.
+# What each server logs by itself at start and stop; anything else it
+# logs is an anomaly.
+expected_log() {
+	case $1 in
+	h2server | nethttp) echo '^server: \(h2server\|nethttp\), ' ;;
+	h2o) echo '^\[INFO\] raised RLIMIT_NOFILE\|^h2o server (pid:[0-9]*) is ready to serve requests\|^received SIGTERM\|^killing\|^\[INFO\] \|^$' ;;
+	nghttpd) echo '^$' ;;
+	esac
+}
+
+# stop_server TAG: graceful stop of the server and its child processes;
+# anything the server logged beyond its start-up lines is an anomaly.
 stop_server() {
-	local tag=$1
+	local tag=$1 kids p re
+	kids=$(tree "$SERVER_PID" | tail -n +2)
 	stop "$SERVER_PID"
-	if [[ $(grep -vc '^server: \(h2server\|nethttp\), ' "$OUT/$tag.server.err") != 0 ]]; then
-		anomaly "$tag: the server logged: $(grep -v '^server: \(h2server\|nethttp\), ' "$OUT/$tag.server.err" | head -3 | tr '\n' ' ')(see $OUT/$tag.server.err)"
+	for p in $kids; do
+		kill -0 "$p" 2>/dev/null || continue
+		sleep 0.5
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	re=$(expected_log "$SERVER_IMPL")
+	if [[ $(cat "$OUT/$tag.server.out" "$OUT/$tag.server.err" | grep -v "^listening on " | grep -vc "$re") != 0 ]]; then
+		anomaly "$tag: the server logged: $(cat "$OUT/$tag.server.out" "$OUT/$tag.server.err" | grep -v "^listening on " | grep -v "$re" | head -3 | tr '\n' ' ')(see $OUT/$tag.server.*)"
 	fi
 }
 
@@ -221,7 +484,44 @@ stop_server() {
 h2load_run() {
 	local secs=$1 log=$2
 	shift 2
-	timeout -k 5 $((secs + 30)) "${PIN_CLIENT[@]}" h2load -D "$secs" "$@" >"$log" 2>&1
+	timeout -k 5 $((secs + 30)) "${PIN_CLIENT[@]}" h2load -D "$secs" "${H2LOAD_TLS[@]}" "$@" >"$log" 2>&1
+}
+
+describe() { # describe FILE: its size and the start of its SHA-256
+	if [[ -f $1 ]]; then
+		echo "$(wc -c <"$1") bytes, sha256 $(sha256sum <"$1" | cut -c1-16)"
+	else
+		echo "nothing"
+	fi
+}
+
+# verify IMPL: the server answers GET /hello and GET /1m with exactly the
+# bytes of $OUT/htdocs, over HTTP/2, and POST /sink with 200; the script
+# stops if not.
+verify() {
+	local impl=$1 tag=verify.$1 path got bad=''
+	start_server "$impl" "$tag"
+	for path in hello 1m; do
+		got=$(timeout 20 curl -sS "${CURL_PROTO[@]}" -o "$OUT/$tag.$path.got" -D "$OUT/$tag.$path.head" \
+			-w '%{http_code} %{http_version}' "$SCHEME://$SERVER_ADDR/$path" 2>&1) || true
+		if [[ $got != "200 2" ]] || ! cmp -s "$OUT/$tag.$path.got" "$OUT/htdocs/$path"; then
+			bad+=" GET /$path: curl says '$got', got $(describe "$OUT/$tag.$path.got") (want $(describe "$OUT/htdocs/$path"));"
+		fi
+		rm -f "$OUT/$tag.$path.got"
+	done
+	got=$(timeout 20 curl -sS "${CURL_PROTO[@]}" --data-binary "@$OUT/body1m" -H 'content-type: application/octet-stream' \
+		-o "$OUT/$tag.sink.got" -w '%{http_code} %{http_version}' "$SCHEME://$SERVER_ADDR/sink" 2>&1) || true
+	touch "$OUT/$tag.sink.got" "$OUT/$tag.hello.head"
+	if [[ $got != "200 2" ]] || (($(wc -c <"$OUT/$tag.sink.got") > 64)); then
+		bad+=" POST /sink: curl says '$got', answer '$(head -c 64 "$OUT/$tag.sink.got")';"
+	fi
+	echo "run.sh: $(label "$impl") answers /sink with '$(tr -d '\n' <"$OUT/$tag.sink.got")'; /hello head: $(grep -v '^HTTP/2' "$OUT/$tag.hello.head" | tr -d '\r' | tr '\n' ' ')" >&2
+	rm -f "$OUT/$tag.sink.got"
+	stop_server "$tag"
+	if [[ -n $bad ]]; then
+		echo "run.sh: FAILED: $(label "$impl") does not serve the benchmark's bytes:$bad" >&2
+		exit 1
+	fi
 }
 
 # load WORKLOAD IMPL REP PATH CONNS STREAMS KIND [h2load args...]
@@ -249,6 +549,16 @@ load() {
 	local log=$OUT/$tag.h2load.log secs ok failed errored timedout non2xx
 	if ((rc != 0)); then
 		anomaly "$tag: h2load exited with status $rc (see $log)"
+	fi
+	if [[ $TLS == 1 ]]; then
+		local proto cipher key
+		proto=$(sed -n 's/^TLS Protocol: //p' "$log")
+		cipher=$(sed -n 's/^Cipher: //p' "$log")
+		key=$(sed -n 's/^Server Temp Key: //p' "$log")
+		if [[ $proto != TLSv1.3 || $cipher != TLS_AES_128_GCM_SHA256 ]]; then
+			anomaly "$tag: h2load negotiated '$proto' '$cipher', not TLSv1.3 TLS_AES_128_GCM_SHA256 (see $log)"
+		fi
+		note "h2load with $(label "$impl"): $proto, $cipher, $key"
 	fi
 	secs=$(sed -n 's/^finished in \([0-9.]*\)s,.*/\1/p' "$log")
 	read -r ok failed errored timedout < <(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed, \([0-9]*\) errored, \([0-9]*\) timeout.*/\1 \2 \3 \4/p' "$log") || true
@@ -321,6 +631,9 @@ memory() {
 	if grep -q 'while held: [1-9]\|[1-9][0-9]* connections closed\|[1-9][0-9]* GOAWAY\|capped' "$OUT/$tag.idleconns.err"; then
 		anomaly "$tag: $(tr '\n' ' ' <"$OUT/$tag.idleconns.err")"
 	fi
+	if [[ $TLS == 1 ]]; then
+		note "idleconns with $(label "$impl"): $(sed -n 's/^idleconns: \(TLS .*\)/\1/p' "$OUT/$tag.idleconns.err")"
+	fi
 	stop_server "$tag"
 	local n=$conns
 	[[ $w == streams ]] && n=$((conns * streams))
@@ -331,9 +644,14 @@ memory() {
 # ---------------------------------------------------------------- runs
 
 t_start=$SECONDS
+for impl in "${IMPLS[@]}"; do
+	verify "$impl"
+done
+echo "run.sh: every server serves the same /hello and /1m bytes and answers POST /sink" >&2
 for w in $WORKLOADS; do
 	for ((rep = 1; rep <= REPS; rep++)); do
 		for impl in "${IMPLS[@]}"; do
+			runs "$w" "$impl" || continue
 			echo "run.sh: [$((SECONDS - t_start))s] $w $impl run $rep/$REPS" >&2
 			case $w in
 			hello_high) load "$w" "$impl" "$rep" /hello "$HIGH_C" "$HIGH_M" req ;;
@@ -341,6 +659,8 @@ for w in $WORKLOADS; do
 			hello_1) load "$w" "$impl" "$rep" /hello 1 1 req ;;
 			get1m) load "$w" "$impl" "$rep" /1m "$BULK_C" "$BULK_M" bulk ;;
 			sink) load "$w" "$impl" "$rep" /sink "$BULK_C" "$BULK_M" bulk -d "$OUT/body1m" ;;
+			get1m_c10m1) load "$w" "$impl" "$rep" /1m "$BULK1_C" "$BULK1_M" bulk ;;
+			sink_c10m1) load "$w" "$impl" "$rep" /sink "$BULK1_C" "$BULK1_M" bulk -d "$OUT/body1m" ;;
 			echo) load "$w" "$impl" "$rep" /echo "$BULK_C" "$BULK_M" bulk -d "$OUT/body1m" ;;
 			idle) memory "$w" "$impl" "$rep" "$IDLE_CONNS" 0 ;;
 			streams) memory "$w" "$impl" "$rep" "$STREAM_CONNS" "$STREAMS" ;;
@@ -352,27 +672,56 @@ done
 # ---------------------------------------------------------------- table
 
 median() { # median WORKLOAD IMPL METRIC
+	if ! runs "$1" "$2"; then
+		echo n/a
+		return
+	fi
 	awk -v w="$1" -v i="$2" -v m="$3" '$1 == w && $2 == i && $3 == m {print $4}' "$RESULTS" | sort -g |
 		awk '{v[NR] = $1} END {
 			if (NR == 0) { print "-"; exit }
 			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# Ratio columns: h2server to each other server measured.
+RATIO_TO=()
+if has h2server; then
+	for impl in nethttp h2o nghttpd; do
+		has "$impl" && RATIO_TO+=("$impl")
+	done
+fi
 row() { # row WORKLOAD METRIC LABEL
-	local a b ratio
-	a=$(median "$1" h2server "$2")
-	b=$(median "$1" nethttp "$2")
-	ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b}')
-	printf '| %s | %s | %s | %s |\n' "$3" "$a" "$b" "$ratio"
+	local impl line=("$3") a b
+	for impl in "${IMPLS[@]}"; do
+		line+=("$(median "$1" "$impl" "$2")")
+	done
+	for impl in "${RATIO_TO[@]}"; do
+		a=$(median "$1" h2server "$2")
+		b=$(median "$1" "$impl" "$2")
+		line+=("$(awk -v a="$a" -v b="$b" 'BEGIN {if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b}')")
+	done
+	local out="|" cell
+	for cell in "${line[@]}"; do out+=" $cell |"; done
+	echo "$out"
 }
 
 proto=h2c
-[[ $TLS == 1 ]] && proto="h2 over TLS"
+[[ $TLS == 1 ]] && proto="h2 over TLS 1.3, TLS_AES_128_GCM_SHA256 and P-256 for h2load, one ECDSA P-256 certificate"
 {
-	echo "h2server vs net/http HTTP/2 server ($proto, loopback, server on CPU $SERVER_CPU (GOMAXPROCS=${SERVER_PROCS:-?}), h2load on CPU $CLIENT_CPU;"
-	echo "median of $REPS runs of ${DURATION}s after ${WARMUP}s warm-up; $(go version | cut -d' ' -f3), $(h2load --version | head -1); $(date -u +%Y-%m-%dT%H:%MZ))"
+	names=() header="| workload |" rule="| --- |"
+	for impl in "${IMPLS[@]}"; do
+		names+=("$(label "$impl")")
+		header+=" $(label "$impl") |"
+		rule+=" ---: |"
+	done
+	for impl in "${RATIO_TO[@]}"; do
+		header+=" h2server / $(label "$impl") |"
+		rule+=" ---: |"
+	done
+	echo "${names[*]} ($proto, loopback, each server on CPU $SERVER_CPU (Go: GOMAXPROCS=${SERVER_PROCS:-?}; h2o num-threads 1; nghttpd -n 1), h2load on CPU $CLIENT_CPU;"
+	vs=$(printf '%s, ' "${VERSIONS[@]}")
+	echo "median of $REPS interleaved runs of ${DURATION}s after ${WARMUP}s warm-up; ${vs%, }; $(date -u +%Y-%m-%dT%H:%MZ))"
 	echo
-	echo "| workload | h2server | net/http | h2server / net/http |"
-	echo "| --- | ---: | ---: | ---: |"
+	echo "$header"
+	echo "$rule"
 	for w in $WORKLOADS; do
 		case $w in
 		hello_high | hello_deep | hello_1)
@@ -386,29 +735,48 @@ proto=h2c
 			if [[ $w == hello_1 ]]; then
 				row "$w" p50_us "GET /hello $cm: p50 latency (µs)"
 				row "$w" p99_us "GET /hello $cm: p99 latency (µs)"
-				row "$w" mean_us "GET /hello $cm: mean latency (µs, h2load)"
 			fi
 			;;
-		get1m | sink | echo)
+		get1m | sink | get1m_c10m1 | sink_c10m1 | echo)
 			case $w in
-			get1m) what="GET /1m" ;;
-			sink) what="POST /sink 1 MiB" ;;
+			get1m | get1m_c10m1) what="GET /1m" ;;
+			sink | sink_c10m1) what="POST /sink 1 MiB" ;;
 			echo) what="POST /echo 1 MiB (each way)" ;;
 			esac
-			row "$w" mibps "$what -c $BULK_C -m $BULK_M: MiB/s"
-			row "$w" cpu_per_gib "$what -c $BULK_C -m $BULK_M: server CPU-s per GiB"
+			case $w in
+			*_c10m1) cm="-c $BULK1_C -m $BULK1_M" ;;
+			*) cm="-c $BULK_C -m $BULK_M" ;;
+			esac
+			row "$w" mibps "$what $cm: MiB/s"
+			row "$w" cpu_per_gib "$what $cm: server CPU-s per GiB"
 			;;
 		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
 		streams) row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams, incl. the conns)" ;;
 		esac
 	done
 	echo
+	if [[ " $WORKLOADS " == *" echo "* ]] && { has h2o || has nghttpd; }; then
+		echo "n/a: POST /echo needs a full-duplex handler; h2o's file and mruby handlers and nghttpd (its --echo-upload stores the body in a file first) have none."
+		echo
+	fi
+	if ((${#SKIPPED[@]} > 0)); then
+		echo "SKIPPED servers:"
+		echo
+		printf -- '- %s\n' "${SKIPPED[@]}"
+		echo
+	fi
+	if [[ -s $NOTES ]]; then
+		echo "Negotiated:"
+		echo
+		cat "$NOTES"
+		echo
+	fi
 	if [[ -s $ANOMALIES ]]; then
 		echo "Anomalies (failed requests, server log lines, refused streams):"
 		echo
 		cat "$ANOMALIES"
 	else
-		echo "No anomalies: every request succeeded with 2xx and neither server logged anything."
+		echo "No anomalies: every request succeeded with 2xx and no server logged anything unexpected."
 	fi
 } | tee "$OUT/results.md"
 echo "run.sh: done in $((SECONDS - t_start))s" >&2

@@ -55,7 +55,9 @@ import (
 func main() {
 	impl := flag.String("impl", "h2server", "server implementation: `h2server` or nethttp")
 	addr := flag.String("addr", "127.0.0.1:8443", "TCP `host:port` to listen on")
-	useTLS := flag.Bool("tls", false, "serve HTTP/2 over TLS (self-signed ECDSA certificate, ALPN h2) instead of h2c prior knowledge")
+	useTLS := flag.Bool("tls", false, "serve HTTP/2 over TLS (ALPN h2) instead of h2c prior knowledge; a fresh self-signed ECDSA certificate unless -cert and -key")
+	certFile := flag.String("cert", "", "with -tls: PEM certificate `file` (bench/run.sh gives every server the same one)")
+	keyFile := flag.String("key", "", "with -tls: PEM private key `file` of -cert")
 	maxStreams := flag.Int("maxstreams", 100, "SETTINGS_MAX_CONCURRENT_STREAMS for either server (0: each server's own default, 100 for h2server and 250 for net/http)")
 	chunk := flag.Int("chunk", 32<<10, "size of each Write of the GET /1m body, in bytes")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
@@ -84,7 +86,10 @@ func main() {
 	if win.stream < 0 || win.stream > math.MaxInt32 || win.conn < 0 || win.conn > math.MaxInt32 {
 		log.Fatal("server: -stream-window and -conn-window must be between 0 and 2^31-1")
 	}
-	if err := run(*impl, *addr, *useTLS, *maxStreams, win, *cpuProfile, *memProfile, *pprofAddr); err != nil {
+	if (*certFile == "") != (*keyFile == "") || (*certFile != "" && !*useTLS) {
+		log.Fatal("server: -cert and -key go together, and only with -tls")
+	}
+	if err := run(*impl, *addr, *useTLS, *certFile, *keyFile, *maxStreams, win, *cpuProfile, *memProfile, *pprofAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
@@ -148,13 +153,19 @@ func (w windows) nethttp(c *http.HTTP2Config) {
 	c.MaxReceiveBufferPerConnection = w.conn
 }
 
-func run(impl, addr string, useTLS bool, maxStreams int, win windows, cpuProfile, memProfile, pprofAddr string) error {
+func run(impl, addr string, useTLS bool, certFile, keyFile string, maxStreams int, win windows, cpuProfile, memProfile, pprofAddr string) error {
 	if maxStreams < 0 {
 		return errors.New("-maxstreams must not be negative")
 	}
 	var tlsConfig *tls.Config
 	if useTLS {
-		cert, err := selfSigned()
+		var cert tls.Certificate
+		var err error
+		if certFile != "" {
+			cert, err = tls.LoadX509KeyPair(certFile, keyFile)
+		} else {
+			cert, err = selfSigned()
+		}
 		if err != nil {
 			return err
 		}
