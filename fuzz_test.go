@@ -394,7 +394,7 @@ func FuzzParseRequest(f *testing.F) {
 		fields := decodeFuzzFields(data)
 		in := slices.Clone(fields)
 
-		req, reason := parseRequest(in)
+		req, reason := parseRequest(in, false)
 		if !slices.Equal(in, fields) {
 			t.Fatalf("parseRequest modified its input")
 		}

@@ -128,6 +128,21 @@ type Server struct {
 	// ReadIdleTimeout set, pings idle connections).
 	RejectPingsWithoutStream bool
 
+	// EnableConnectProtocol turns on extended CONNECT (RFC 8441): the
+	// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL=1 and accepts a
+	// CONNECT request that carries :protocol (with :scheme, :path and
+	// :authority, as other requests do), whose Request.Protocol the
+	// handler then sees, as "websocket" for WebSockets over HTTP/2;
+	// HTTPHandler shows it as r.Header[":protocol"], as net/http does.
+	// Without it, a request with :protocol is malformed. Default: false,
+	// because browsers take the setting as a promise that WebSockets work
+	// over HTTP/2 on this server and stop falling back to HTTP/1.1, so a
+	// handler that cannot answer an extended CONNECT breaks WebSockets
+	// that used to work (golang/go#71128, where Go's own server turned it
+	// off by default). Turn it on when the handlers serve WebSockets (or
+	// the protocols they accept) through extended CONNECT.
+	EnableConnectProtocol bool
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -218,6 +233,7 @@ type config struct {
 	minPingInterval          time.Duration
 	rejectPingsWithoutStream bool
 	hooks                    Hooks
+	enableConnectProtocol    bool
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -266,6 +282,7 @@ func (s *Server) buildConfig() (*config, error) {
 		pingTimeout:              timeout(s.PingTimeout, 20*time.Second),
 		minPingInterval:          timeout(s.MinPingInterval, 10*time.Second),
 		rejectPingsWithoutStream: s.RejectPingsWithoutStream,
+		enableConnectProtocol:    s.EnableConnectProtocol,
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks

@@ -44,6 +44,18 @@ const (
 //
 // Reads may not be called concurrently with other reads, nor writes with
 // other writes; a read and a write may run at the same time.
+//
+// For a CONNECT request (RFC 9113 section 8.5), and an extended CONNECT
+// (RFC 8441, such as a WebSocket), the Stream is a byte tunnel both ways.
+// The handler accepts it with WriteHeaders(200, nil) and Flush (the head
+// is otherwise held until body bytes fill a frame); then Read returns the
+// client's bytes and io.EOF at its half-close (END_STREAM, a TCP FIN for
+// a proxy), Write and Flush send bytes to it, Close half-closes our side
+// while Read goes on, and Reset(ErrCodeConnect) reports a refused or
+// broken upstream (RST_STREAM CONNECT_ERROR, which a proxy also sends
+// for a TCP reset). A tunnel is flow controlled like any stream: its
+// handler holds at most a window of the client's bytes, and waits on the
+// client's window to send.
 type Stream struct {
 	c      *conn
 	id     uint32
@@ -311,6 +323,13 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		st.notifyLocked()
 		return nil
 	}
+	if st.req.isTunnel() && status/100 == 2 {
+		// RFC 9110 section 9.3.6: "A server MUST NOT send any
+		// Transfer-Encoding or Content-Length header fields in a 2xx
+		// (Successful) response to CONNECT": the bytes that follow are
+		// the tunnel's, not a body. (Transfer-Encoding never goes out.)
+		header = withoutContentLength(header)
+	}
 	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
 	fields, declared, err := appendResponseHead(arr[:0], status, header)
 	if err != nil {
@@ -473,8 +492,31 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 	}
 	if len(fields) == 0 {
 		fields = nil // nothing to send: END_STREAM on DATA
+	} else if st.req.isTunnel() && (!st.send.sentFinal || st.send.status/100 == 2) {
+		// RFC 9113 section 8.5: only DATA and stream management frames
+		// travel on a connected stream.
+		st.send.mu.Unlock()
+		return errTunnelTrailers
 	}
 	return st.endLocked(fields)
+}
+
+// withoutContentLength returns h, or a copy of it without its
+// content-length keys (in any case) when it has some.
+func withoutContentLength(h http.Header) http.Header {
+	var out http.Header
+	for k := range h {
+		if isContentLengthKey(k) {
+			if out == nil {
+				out = h.Clone()
+			}
+			delete(out, k)
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
 }
 
 // Close ends the response (END_STREAM) once the buffered body is sent.
