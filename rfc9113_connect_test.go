@@ -391,4 +391,3 @@ func TestRFC9113_8_5_HTTPHandlerPresentsConnectAsNetHTTP(t *testing.T) {
 		tst.wantIdle()
 	})
 }
-
