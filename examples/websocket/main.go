@@ -35,8 +35,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -179,6 +181,14 @@ func (a *app) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// RFC 8441 section 5: the version is checked as in RFC 6455; there
 	// is no Sec-WebSocket-Key nor Accept. No extension is taken up
 	// (permessage-deflate is offered by browsers), and no subprotocol.
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+		// Browsers send Origin with every WebSocket: a page of another
+		// site must not reach this one's WebSocket with the user's
+		// cookies (cross-site WebSocket hijacking). Non-browser clients
+		// send none.
+		http.Error(w, "cross-origin WebSocket refused", http.StatusForbidden)
+		return
+	}
 	if r.Header.Get("Sec-Websocket-Version") != "13" {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		http.Error(w, "unsupported WebSocket version", http.StatusBadRequest)
@@ -210,6 +220,13 @@ func (a *app) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if _, closed := errors.AsType[wsutil.ClosedError](err); err != nil && !closed && !errors.Is(err, io.EOF) {
 		a.log.Info("websocket ended", "err", err, "messages", n)
 	}
+}
+
+// sameOrigin reports whether origin (scheme://host[:port]) names host,
+// the request's authority.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, host)
 }
 
 // frame is one WebSocket frame for the writer: a message, or bytes

@@ -375,3 +375,46 @@ func TestChromium(t *testing.T) {
 		t.Errorf("h2server rejected: %s", s)
 	}
 }
+
+// TestRefusals: a WebSocket from another site's page (its Origin) is
+// refused, and so is a request to /ws that is not an extended CONNECT.
+func TestRefusals(t *testing.T) {
+	_, addr, _ := startApp(t)
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	for _, tc := range []struct {
+		name, method, origin string
+		want                 int
+	}{
+		{"cross_origin", http.MethodConnect, "https://evil.example", http.StatusForbidden},
+		{"same_origin", http.MethodConnect, "https://" + addr, http.StatusOK},
+		{"get", http.MethodGet, "", http.StatusBadRequest},
+	} {
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest(tc.method, "https://"+addr+"/ws", pr)
+		if tc.method == http.MethodConnect {
+			req.Header.Set(":protocol", "websocket")
+		}
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := cc.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
+		pw.Close()
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
