@@ -11,11 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	"github.com/h2server/h2server"
 	"github.com/h2server/h2server/examples/internal/excert"
+	"github.com/h2server/h2server/examples/internal/headless"
 	"golang.org/x/net/http2"
 )
 
@@ -282,19 +280,6 @@ func TestGoClient(t *testing.T) {
 	}
 }
 
-// chromium finds Debian's Chromium: missing, the test is skipped, or
-// fails when CI=true (CI installs it).
-func chromium(t *testing.T) string {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium not found (%v); CI installs it with apt-get install chromium", err)
-		}
-		t.Skipf("chromium not found (%v); apt-get install chromium to run this test", err)
-	}
-	return path
-}
-
 // pageResult is the page's self-test report (see the page's selfTest).
 type pageResult struct {
 	Messages     int    `json:"messages"`
@@ -314,43 +299,18 @@ type pageResult struct {
 // CONNECT on the connection that served the page.
 func TestChromium(t *testing.T) {
 	const count = 1000
-	bin := chromium(t)
+	bin := headless.Chromium(t)
 	a, addr, rej := startApp(t)
-
-	var browserOut syncBuffer
-	home := t.TempDir()
-	cmd := exec.Command(bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--ignore-certificate-errors",
-		"--user-data-dir="+home+"/profile", fmt.Sprintf("https://%s/?n=%d", addr, count))
-	cmd.Env = append(os.Environ(), "HOME="+home, "TMPDIR="+home,
-		"XDG_CONFIG_HOME="+home+"/.config", "XDG_CACHE_HOME="+home+"/.cache", "XDG_DATA_HOME="+home+"/.local/share")
-	cmd.Stdout, cmd.Stderr = &browserOut, &browserOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers go with it
-	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}()
-	chromiumLog := func() string {
-		s := browserOut.String()
-		return s[max(0, len(s)-4000):]
-	}
+	b := headless.Start(t, bin, fmt.Sprintf("https://%s/?n=%d", addr, count))
 
 	var raw json.RawMessage
 	select {
 	case raw = <-a.results:
-	case err := <-exited:
-		t.Fatalf("chromium exited (%v) before the page reported\nchromium output (end):\n%s", err, chromiumLog())
+	case <-b.Exited:
+		t.Fatalf("chromium exited (%v) before the page reported\nchromium output (end):\n%s", b.Err(), b.Log())
 	case <-time.After(3 * time.Minute):
-		t.Fatalf("no report from the page within 3 minutes\nchromium output (end):\n%s", chromiumLog())
+		t.Fatalf("no report from the page within 3 minutes\nchromium output (end):\n%s", b.Log())
 	}
 	var res pageResult
 	if err := json.Unmarshal(raw, &res); err != nil {
