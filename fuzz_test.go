@@ -67,7 +67,8 @@ var fuzzVariants = []fuzzVariant{
 	{
 		// Echoes the body as it arrives, under small limits so that
 		// flow control, the concurrency limit and the header list limit
-		// are all within reach of short inputs.
+		// are all within reach of short inputs; with extended CONNECT on,
+		// so that CONNECT and :protocol requests open tunnels.
 		name: "echo_small_limits",
 		handler: func(st *Stream) {
 			buf := make([]byte, 1024)
@@ -91,6 +92,7 @@ var fuzzVariants = []fuzzVariant{
 			s.InitialConnWindowSize = 65535
 			s.MaxGlitchesPerMinute = 50
 			s.MaxQueuedControlFrames = 20
+			s.EnableConnectProtocol = true
 		},
 	},
 }
