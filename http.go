@@ -78,7 +78,8 @@ import (
 //     the stream when it passes while nothing is blocked.
 //   - The request's Header map is the Stream's Request().Header() map:
 //     the adapter removes Host and Trailer from it, and Expect when it
-//     asks for 100-continue (the adapter sends the 100 Continue itself).
+//     asks for 100-continue (the adapter sends the 100 Continue itself),
+//     and adds ":protocol" to it for an extended CONNECT.
 //   - r.TLS is the connection's TLS state on every request of a TLS
 //     connection and nil on h2c, whatever the :scheme, as net/http's
 //     HTTP/1 server does (its HTTP/2 server leaves r.TLS nil when
