@@ -171,6 +171,8 @@ func TestConcurrentTunnels(t *testing.T) {
 	size := 10 << 20
 	if testing.Short() {
 		size = 256 << 10
+	} else {
+		heavyTestLock(t) // not at the same time as the attack suite
 	}
 	var conns, open, maxOpen atomic.Int32
 	hooks := &h2server.Hooks{
