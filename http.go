@@ -682,7 +682,7 @@ func (rws *responseState) commit(done bool) error {
 	body := rws.buf
 	allowed := bodyAllowedForStatus(rws.status)
 	// RFC 9110 section 9.3.6: no Content-Length on a 2xx answer to CONNECT.
-	tunnel := rws.st.req.isTunnel() && rws.status/100 == 2
+	tunnel := rws.st.req.Method == http.MethodConnect && rws.status/100 == 2
 	if _, ok := h["Content-Length"]; !ok && done && allowed && !tunnel && (len(body) > 0 || !rws.isHead) {
 		rws.clen[0] = strconv.Itoa(len(body))
 		h["Content-Length"] = rws.clen[:]

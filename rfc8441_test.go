@@ -84,10 +84,18 @@ func TestRFC8441_4_ExtendedConnectOpensTunnel(t *testing.T) {
 		if v := r.Header().Get("Sec-Websocket-Version"); v != "13" {
 			t.Errorf("Sec-WebSocket-Version %q", v)
 		}
-		c.st.WriteHeaders(200, nil)
+		// RFC 9110 section 9.3.6 holds for an extended CONNECT too: no
+		// content-length on its 2xx.
+		c.st.WriteHeaders(200, http.Header{"Content-Length": {"0"}})
 		c.st.Flush()
-		if s := tst.wantHeaders(1, false).PseudoValue("status"); s != "200" {
+		h := tst.wantHeaders(1, false)
+		if s := h.PseudoValue("status"); s != "200" {
 			t.Fatalf("status %q", s)
+		}
+		for _, f := range h.Fields {
+			if f.Name == "content-length" {
+				t.Errorf("2xx to an extended CONNECT carries content-length %q", f.Value)
+			}
 		}
 		tst.fr.WriteData(1, false, []byte("frame one"))
 		if got := readTunnel(t, c.st, 9); got != "frame one" {

@@ -55,7 +55,8 @@ const (
 // a proxy), Write and Flush send bytes to it, Close half-closes our side
 // while Read goes on, and Reset(ErrCodeConnect) reports a refused or
 // broken upstream (RST_STREAM CONNECT_ERROR, which a proxy also sends
-// for a TCP reset). A tunnel is flow controlled like any stream: its
+// for a TCP reset; RFC 8441 section 5 has a WebSocket's abnormal close
+// use Reset(ErrCodeCancel)). A tunnel is flow controlled like any stream: its
 // handler holds at most a window of the client's bytes, and waits on the
 // client's window to send.
 type Stream struct {
@@ -346,11 +347,12 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		st.notifyLocked()
 		return nil
 	}
-	if st.req.isTunnel() && status/100 == 2 {
+	if st.req.Method == http.MethodConnect && status/100 == 2 {
 		// RFC 9110 section 9.3.6: "A server MUST NOT send any
 		// Transfer-Encoding or Content-Length header fields in a 2xx
 		// (Successful) response to CONNECT": the bytes that follow are
-		// the tunnel's, not a body. (Transfer-Encoding never goes out.)
+		// the tunnel's (or the WebSocket's, for an extended CONNECT), not
+		// a body. (Transfer-Encoding never goes out.)
 		header = withoutContentLength(header)
 	}
 	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
