@@ -179,6 +179,12 @@ type tunnel struct {
 }
 
 func (t *tunnel) run() {
+	// The stream's context ends when the client resets the stream or
+	// its connection goes (Shutdown's grace ran out, the client
+	// vanished): a direction blocked on a silent upstream must not keep
+	// the tunnel, and its socket, for ever.
+	stop := context.AfterFunc(t.st.Context(), func() { t.fail(context.Cause(t.st.Context())) })
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(t.toClient)
 	t.toUpstream()

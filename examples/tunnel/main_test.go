@@ -497,3 +497,37 @@ func TestAllowList(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionLossEndsTunnel: a client that half-closed its side and
+// then lost its connection, with the upstream silent, leaves no tunnel
+// behind: its handler returns (the upstream is reset on the way, as
+// TestClientResetResetsUpstream shows for a reset stream).
+func TestConnectionLossEndsTunnel(t *testing.T) {
+	ended := make(chan struct{})
+	var once sync.Once
+	addr, _ := startProxy(t, func(s *h2server.Server) {
+		s.Hooks = &h2server.Hooks{StreamEnded: func(*h2server.StreamInfo) { once.Do(func() { close(ended) }) }}
+	})
+	gotFIN := make(chan struct{})
+	release := make(chan struct{})
+	target := listen(t, func(c *net.TCPConn) {
+		io.ReadAll(c) // the client's bytes, then its FIN
+		close(gotFIN)
+		<-release // silent: nothing from here tells the proxy the client is gone
+	})
+	defer close(release)
+	cc := dialProxy(t, addr)
+	tun, err := connect(t.Context(), cc, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tun.w, "hello")
+	tun.w.Close()
+	<-gotFIN
+	cc.Close() // the client's connection goes away
+	select {
+	case <-ended:
+	case <-time.After(testTimeout):
+		t.Fatal("the tunnel's handler did not return after its connection was lost")
+	}
+}
