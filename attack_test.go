@@ -47,6 +47,7 @@ func TestAttack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack suite: skipped in -short mode")
 	}
+	heavyTestLock(t)
 	for _, sc := range atkScenarios {
 		t.Run(sc.name, func(t *testing.T) { runAtkScenario(t, sc) })
 	}

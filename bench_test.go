@@ -620,7 +620,7 @@ func BenchmarkDecodeRequestHeaders(b *testing.B) {
 				if err := c.rd.hdec.Close(); err != nil {
 					b.Fatal(err)
 				}
-				req, reason := parseRequest(c.rd.hdr.fields)
+				req, reason := parseRequest(c.rd.hdr.fields, false)
 				if reason != "" || c.rd.hdr.tooLarge {
 					b.Fatalf("request rejected: %q (too large: %v)", reason, c.rd.hdr.tooLarge)
 				}

@@ -468,6 +468,10 @@ func (c *conn) startWriter() {
 		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
 		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
 	}
+	if c.cfg.enableConnectProtocol {
+		// RFC 8441 section 3: extended CONNECT is accepted.
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
 	c.settingsAt = nowMicros()
 	c.wq.open(func() {
 		go func() {

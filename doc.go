@@ -100,6 +100,19 @@
 // response (RFC 9113 section 8.1), and the DATA already on its way is
 // dropped without another word (reset.go).
 //
+// # Tunnels
+//
+// A CONNECT request (RFC 9113 section 8.5) and, with
+// Server.EnableConnectProtocol, an extended CONNECT (RFC 8441, the
+// WebSocket handshake of HTTP/2) run a handler like any request; its
+// Stream is then the tunnel. Nothing else changes underneath: DATA in
+// both directions under the same windows, END_STREAM as a half-close,
+// RST_STREAM (CONNECT_ERROR for a broken upstream) as an abort, and the
+// same limits. What is particular to them is checked where requests are:
+// the request form (headers.go), no trailers on a tunnel (recv.go, and
+// Stream.WriteTrailers), no content-length on its 2xx answer
+// (Stream.WriteHeaders, and the adapter).
+//
 // # Errors and limits
 //
 // A connection error is answered with GOAWAY and the connection closes; a

@@ -99,6 +99,10 @@ var (
 	// errSendClosed is returned by writes after Close or WriteTrailers.
 	errSendClosed = errors.New("h2server: write after the response ended")
 
+	// errTunnelTrailers is returned by WriteTrailers with fields on a
+	// CONNECT tunnel that was (or will be) answered with 2xx.
+	errTunnelTrailers = errors.New("h2server: a CONNECT tunnel carries no trailers (RFC 9113 section 8.5): end it with Close")
+
 	// errReadCanceled is returned by Read after CancelRead.
 	errReadCanceled = errors.New("h2server: read after CancelRead")
 

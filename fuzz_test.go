@@ -67,7 +67,8 @@ var fuzzVariants = []fuzzVariant{
 	{
 		// Echoes the body as it arrives, under small limits so that
 		// flow control, the concurrency limit and the header list limit
-		// are all within reach of short inputs.
+		// are all within reach of short inputs; with extended CONNECT on,
+		// so that CONNECT and :protocol requests open tunnels.
 		name: "echo_small_limits",
 		handler: func(st *Stream) {
 			buf := make([]byte, 1024)
@@ -91,6 +92,7 @@ var fuzzVariants = []fuzzVariant{
 			s.InitialConnWindowSize = 65535
 			s.MaxGlitchesPerMinute = 50
 			s.MaxQueuedControlFrames = 20
+			s.EnableConnectProtocol = true
 		},
 	},
 }
@@ -388,28 +390,32 @@ func (p *fuzzPeer) sawPingAck() bool {
 }
 
 // FuzzParseRequest checks parseRequest and parseTrailers against an
-// independent reading of RFC 9113 sections 8.2 and 8.3.
+// independent reading of RFC 9113 sections 8.2, 8.3 and 8.5, and RFC 8441
+// section 4 when extended CONNECT is on: each input is checked with it
+// off and on.
 func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte("\x07:method\x07CONNECT\x09:protocol\x09websocket\x07:scheme\x05https\x05:path\x01/\x0a:authority\x01a"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fields := decodeFuzzFields(data)
-		in := slices.Clone(fields)
-
-		req, reason := parseRequest(in)
-		if !slices.Equal(in, fields) {
-			t.Fatalf("parseRequest modified its input")
-		}
-		want, why := wellFormedRequest(fields)
-		switch {
-		case reason == "" && !want:
-			t.Fatalf("accepted a malformed request (%s): %q", why, fields)
-		case reason != "" && want:
-			t.Fatalf("rejected a well-formed request (%s): %q", reason, fields)
-		case reason != "":
-			if !isReasonToken(reason) {
-				t.Fatalf("reason %q is not a short token", reason)
+		for _, extended := range []bool{false, true} {
+			in := slices.Clone(fields)
+			req, reason := parseRequest(in, extended)
+			if !slices.Equal(in, fields) {
+				t.Fatalf("parseRequest modified its input")
 			}
-		default:
-			checkParsedRequest(t, fields, &req)
+			want, why := wellFormedRequest(fields, extended)
+			switch {
+			case reason == "" && !want:
+				t.Fatalf("extended CONNECT %v: accepted a malformed request (%s): %q", extended, why, fields)
+			case reason != "" && want:
+				t.Fatalf("extended CONNECT %v: rejected a well-formed request (%s): %q", extended, reason, fields)
+			case reason != "":
+				if !isReasonToken(reason) {
+					t.Fatalf("reason %q is not a short token", reason)
+				}
+			default:
+				checkParsedRequest(t, fields, &req)
+			}
 		}
 
 		trailers, treason := parseTrailers(slices.Clone(fields))
@@ -495,10 +501,10 @@ func regularFieldOK(f hpack.HeaderField) (bool, string) {
 	return true, ""
 }
 
-// wellFormedRequest is RFC 9113 sections 8.2 and 8.3 (and 8.1.1 on
-// content-length), as this server applies them, written independently of
-// headers.go.
-func wellFormedRequest(fields []hpack.HeaderField) (bool, string) {
+// wellFormedRequest is RFC 9113 sections 8.2, 8.3 and 8.5 (and 8.1.1 on
+// content-length), and with extended RFC 8441 section 4, as this server
+// applies them, written independently of headers.go.
+func wellFormedRequest(fields []hpack.HeaderField, extended bool) (bool, string) {
 	pseudo := map[string][]string{}
 	regularSeen := false
 	var cls []string
@@ -509,6 +515,10 @@ func wellFormedRequest(fields []hpack.HeaderField) (bool, string) {
 			}
 			switch f.Name {
 			case ":method", ":scheme", ":authority", ":path":
+			case ":protocol":
+				if !extended {
+					return false, ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL"
+				}
 			default:
 				return false, "not a request pseudo-header"
 			}
@@ -545,10 +555,15 @@ func wellFormedRequest(fields []hpack.HeaderField) (bool, string) {
 	scheme, hasScheme := get(":scheme")
 	path, hasPath := get(":path")
 	authority, _ := get(":authority")
+	protocol, hasProtocol := get(":protocol")
 	if method == "" {
 		return false, "no :method"
 	}
-	if method == "CONNECT" {
+	if hasProtocol && (method != "CONNECT" || protocol == "") {
+		return false, ":protocol on a request other than CONNECT, or empty"
+	}
+	tunnel := method == "CONNECT" && !hasProtocol
+	if tunnel {
 		if hasScheme || hasPath || authority == "" {
 			return false, "CONNECT with :scheme or :path, or without :authority"
 		}
@@ -577,7 +592,7 @@ func wellFormedRequest(fields []hpack.HeaderField) (bool, string) {
 			return false, "host differs from :authority"
 		}
 	}
-	return authorityOK(eff, scheme, method == "CONNECT")
+	return authorityOK(eff, scheme, tunnel)
 }
 
 // authorityOK is RFC 3986 section 3.2 with RFC 9113 sections 8.3.1
@@ -632,7 +647,7 @@ func wellFormedTrailers(fields []hpack.HeaderField) (bool, string) {
 // fields said.
 func checkParsedRequest(t *testing.T, fields []hpack.HeaderField, req *Request) {
 	t.Helper()
-	var method, scheme, authority, path, host string
+	var method, scheme, authority, path, protocol, host string
 	var regular []hpack.HeaderField
 	cl := int64(-1)
 	for _, f := range fields {
@@ -645,6 +660,8 @@ func checkParsedRequest(t *testing.T, fields []hpack.HeaderField, req *Request) 
 			authority = f.Value
 		case ":path":
 			path = f.Value
+		case ":protocol":
+			protocol = f.Value
 		default:
 			regular = append(regular, f)
 			switch f.Name {
@@ -662,9 +679,9 @@ func checkParsedRequest(t *testing.T, fields []hpack.HeaderField, req *Request) 
 	if authority == "" {
 		authority = host
 	}
-	if req.Method != method || req.Scheme != scheme || req.Authority != authority || req.Path != path {
-		t.Fatalf("request %q %q %q %q, want %q %q %q %q from %q",
-			req.Method, req.Scheme, req.Authority, req.Path, method, scheme, authority, path, fields)
+	if req.Method != method || req.Scheme != scheme || req.Authority != authority || req.Path != path || req.Protocol != protocol {
+		t.Fatalf("request %q %q %q %q %q, want %q %q %q %q %q from %q",
+			req.Method, req.Scheme, req.Authority, req.Path, req.Protocol, method, scheme, authority, path, protocol, fields)
 	}
 	if req.ContentLength != cl {
 		t.Fatalf("ContentLength %d, want %d", req.ContentLength, cl)

@@ -22,6 +22,10 @@ type Request struct {
 	Scheme    string // :scheme; empty for CONNECT
 	Authority string // :authority, or the Host field when :authority is absent
 	Path      string // :path; empty for CONNECT
+	// Protocol is the :protocol of an extended CONNECT (RFC 8441), such
+	// as "websocket"; empty for every other request. Only a Server with
+	// EnableConnectProtocol accepts one.
+	Protocol string
 
 	// Fields holds the regular header fields in the order they arrived,
 	// with the lowercase names of the wire.
@@ -193,11 +197,13 @@ func checkRegularField(f hpack.HeaderField) string {
 }
 
 // parseRequest builds a Request from a decoded header block, applying
-// RFC 9113 sections 8.2 and 8.3. A non-empty reason means the request is
-// malformed: a stream error of type PROTOCOL_ERROR (section 8.1.1).
-func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
+// RFC 9113 sections 8.2, 8.3 and 8.5, and with extendedConnect (we sent
+// SETTINGS_ENABLE_CONNECT_PROTOCOL) RFC 8441 section 4. A non-empty
+// reason means the request is malformed: a stream error of type
+// PROTOCOL_ERROR (section 8.1.1).
+func parseRequest(fields []hpack.HeaderField, extendedConnect bool) (req Request, reason string) {
 	req.ContentLength = -1
-	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath, sawHost bool
+	var sawRegular, sawMethod, sawScheme, sawAuthority, sawPath, sawProtocol, sawHost bool
 	var host string
 	regular := 0
 	for _, f := range fields {
@@ -218,6 +224,14 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 				seen, dst = &sawAuthority, &req.Authority
 			case ":path":
 				seen, dst = &sawPath, &req.Path
+			case ":protocol":
+				// RFC 8441 section 3: a peer that did not receive
+				// SETTINGS_ENABLE_CONNECT_PROTOCOL=1 must not send it,
+				// and to us it is then an unknown pseudo-header.
+				if !extendedConnect {
+					return req, "protocol_without_extended_connect"
+				}
+				seen, dst = &sawProtocol, &req.Protocol
 			default:
 				return req, "unknown_pseudo_header"
 			}
@@ -254,12 +268,19 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 	if !sawMethod || req.Method == "" {
 		return req, "missing_method"
 	}
-	if req.Method == "CONNECT" {
+	if sawProtocol && (req.Method != "CONNECT" || req.Protocol == "") {
+		// RFC 8441 section 4: :protocol belongs to a CONNECT request.
+		return req, "protocol_without_connect"
+	}
+	if req.Method == "CONNECT" && !sawProtocol {
 		// Section 8.5: CONNECT carries only :method and :authority.
 		if sawScheme || sawPath || req.Authority == "" {
 			return req, "malformed_connect"
 		}
 	} else {
+		// RFC 8441 section 4: an extended CONNECT carries :scheme and
+		// :path like any other request, and its :authority is read as
+		// theirs is, not as CONNECT's host and port.
 		if !sawScheme || req.Scheme == "" {
 			return req, "missing_scheme"
 		}
@@ -281,12 +302,16 @@ func parseRequest(fields []hpack.HeaderField) (req Request, reason string) {
 		// server does: an honest client sends the same bytes.
 		return req, "authority_host_mismatch"
 	}
-	if r := checkAuthority(req.Authority, req.Scheme, req.Method == "CONNECT"); r != "" {
+	if r := checkAuthority(req.Authority, req.Scheme, req.isTunnel()); r != "" {
 		return req, r
 	}
 	req.Fields = fields[len(fields)-regular:]
 	return req, ""
 }
+
+// isTunnel reports whether r is a CONNECT of RFC 9113 section 8.5 (not an
+// extended CONNECT): its :authority is the host and port to connect to.
+func (r *Request) isTunnel() bool { return r.Method == "CONNECT" && r.Protocol == "" }
 
 // checkAuthority validates a request's authority (its :authority, or
 // its Host field) as RFC 3986 section 3.2 and RFC 9113 sections 8.3.1 and

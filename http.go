@@ -24,6 +24,14 @@ import (
 // carried END_STREAM), and the Stream's context, which is cancelled when
 // the stream is reset, the connection goes, or the handler returns.
 //
+// A CONNECT request (RFC 9113 section 8.5) looks as it does in net/http:
+// Method "CONNECT", Host and URL.Host the :authority, RequestURI the
+// authority, and Body the tunnel's bytes from the client; the handler
+// answers with WriteHeader(200) and Flush, then writes the tunnel's
+// bytes the other way, flushing as it goes. An extended CONNECT (RFC
+// 8441, Server.EnableConnectProtocol) has its URL and RequestURI from
+// :path, and its protocol as r.Header[":protocol"], as in net/http.
+//
 // The handler's ResponseWriter is a one-word responseWriter pointing at
 // the pooled state. WriteHeader with a 1xx status sends an informational
 // head at once; the final status only snapshots Header(). Body bytes
@@ -70,7 +78,8 @@ import (
 //     the stream when it passes while nothing is blocked.
 //   - The request's Header map is the Stream's Request().Header() map:
 //     the adapter removes Host and Trailer from it, and Expect when it
-//     asks for 100-continue (the adapter sends the 100 Continue itself).
+//     asks for 100-continue (the adapter sends the 100 Continue itself),
+//     and adds ":protocol" to it for an extended CONNECT.
 //   - r.TLS is the connection's TLS state on every request of a TLS
 //     connection and nil on h2c, whatever the :scheme, as net/http's
 //     HTTP/1 server does (its HTTP/2 server leaves r.TLS nil when
@@ -233,10 +242,13 @@ func (a *httpHandler) newRequest(st *Stream, rws *responseState) (*http.Request,
 	r.Host = sr.Authority
 	r.RemoteAddr = a.remoteAddr(sr.RemoteAddr)
 	r.TLS = sr.TLS
-	if sr.Method == http.MethodConnect {
+	if sr.isTunnel() {
+		// As net/http: a CONNECT's URL has only the Host, and its
+		// RequestURI is the authority, as an HTTP/1 CONNECT's is.
 		x.url.Host = sr.Authority
 		r.RequestURI = sr.Authority
 	} else {
+		// An extended CONNECT (RFC 8441) has a :path like other requests.
 		if !parseRequestPath(&x.url, sr.Path) {
 			rws.tmpl = http.Request{}
 			return nil, false
@@ -257,6 +269,12 @@ func (a *httpHandler) newRequest(st *Stream, rws *responseState) (*http.Request,
 	needsContinue := containsToken(h["Expect"], "100-continue")
 	if needsContinue {
 		delete(h, "Expect")
+	}
+	if sr.Protocol != "" {
+		// net/http's convention (its HTTP/2 server with extended
+		// CONNECT on, and golang/go#53208): the protocol is the
+		// ":protocol" key of the request's Header.
+		h[":protocol"] = []string{sr.Protocol}
 	}
 	r.Header = h
 
@@ -664,7 +682,9 @@ func (rws *responseState) commit(done bool) error {
 	h := rws.snap
 	body := rws.buf
 	allowed := bodyAllowedForStatus(rws.status)
-	if _, ok := h["Content-Length"]; !ok && done && allowed && (len(body) > 0 || !rws.isHead) {
+	// RFC 9110 section 9.3.6: no Content-Length on a 2xx answer to CONNECT.
+	tunnel := rws.st.req.Method == http.MethodConnect && rws.status/100 == 2
+	if _, ok := h["Content-Length"]; !ok && done && allowed && !tunnel && (len(body) > 0 || !rws.isHead) {
 		rws.clen[0] = strconv.Itoa(len(body))
 		h["Content-Length"] = rws.clen[:]
 	}

@@ -526,6 +526,13 @@ func (c *conn) onTrailers(hdr *headerBlock) error {
 	if hdr.afterEnd {
 		return c.streamFailed(streamError{st.id, ErrCodeStreamClosed, "headers_after_end_stream"})
 	}
+	if st.req.isTunnel() {
+		// Section 8.5: "Frame types other than DATA or stream management
+		// frames (RST_STREAM, WINDOW_UPDATE, and PRIORITY) MUST NOT be
+		// sent on a connected stream and MUST be treated as a stream
+		// error if received."
+		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "headers_on_connect_stream"})
+	}
 	if !hdr.endStream {
 		// Section 8.1: trailers end the stream.
 		return c.streamFailed(streamError{st.id, ErrCodeProtocol, "trailers_without_end_stream"})
@@ -580,7 +587,7 @@ func (c *conn) openStream(hdr *headerBlock) error {
 		}
 		return c.glitch("header_list_too_large")
 	}
-	req, reason := parseRequest(hdr.fields)
+	req, reason := parseRequest(hdr.fields, c.cfg.enableConnectProtocol)
 	if reason != "" {
 		// Section 8.1.1: a malformed request is a stream error.
 		return c.refuse(streamError{id, ErrCodeProtocol, reason}, hdr)

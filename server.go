@@ -176,6 +176,21 @@ type Server struct {
 	// SocketConn). Default: nil, no PROXY protocol.
 	ProxyProtocol *ProxyProtocol
 
+	// EnableConnectProtocol turns on extended CONNECT (RFC 8441): the
+	// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL=1 and accepts a
+	// CONNECT request that carries :protocol (with :scheme, :path and
+	// :authority, as other requests do), whose Request.Protocol the
+	// handler then sees, as "websocket" for WebSockets over HTTP/2;
+	// HTTPHandler shows it as r.Header[":protocol"], as net/http does.
+	// Without it, a request with :protocol is malformed. Default: false,
+	// because browsers take the setting as a promise that WebSockets work
+	// over HTTP/2 on this server and stop falling back to HTTP/1.1, so a
+	// handler that cannot answer an extended CONNECT breaks WebSockets
+	// that used to work (golang/go#71128, where Go's own server turned it
+	// off by default). Turn it on when the handlers serve WebSockets (or
+	// the protocols they accept) through extended CONNECT.
+	EnableConnectProtocol bool
+
 	// Logger receives one line per rejected peer, connection error and
 	// handler panic. Default: slog.Default().
 	Logger *slog.Logger
@@ -272,6 +287,7 @@ type config struct {
 	receiveBudget            int64
 	proxy                    *ProxyProtocol // a copy: immutable
 	hooks                    Hooks
+	enableConnectProtocol    bool
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -324,6 +340,7 @@ func (s *Server) buildConfig() (*config, error) {
 		receiveBudget:            orDefault(s.ReceiveBudget, defaultReceiveBudget),
 		maxConnAge:               max(s.MaxConnectionAge, 0),
 		maxConnAgeGrace:          max(s.MaxConnectionAgeGrace, 0),
+		enableConnectProtocol:    s.EnableConnectProtocol,
 	}
 	if s.Hooks != nil {
 		c.hooks = *s.Hooks

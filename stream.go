@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -44,6 +46,19 @@ const (
 //
 // Reads may not be called concurrently with other reads, nor writes with
 // other writes; a read and a write may run at the same time.
+//
+// For a CONNECT request (RFC 9113 section 8.5), and an extended CONNECT
+// (RFC 8441, such as a WebSocket), the Stream is a byte tunnel both ways.
+// The handler accepts it with WriteHeaders(200, nil) and Flush (the head
+// is otherwise held until body bytes fill a frame); then Read returns the
+// client's bytes and io.EOF at its half-close (END_STREAM, a TCP FIN for
+// a proxy), Write and Flush send bytes to it, Close half-closes our side
+// while Read goes on, and Reset(ErrCodeConnect) reports a refused or
+// broken upstream (RST_STREAM CONNECT_ERROR, which a proxy also sends
+// for a TCP reset; RFC 8441 section 5 has a WebSocket's abnormal close
+// use Reset(ErrCodeCancel)). A tunnel is flow controlled like any stream: its
+// handler holds at most a window of the client's bytes, and waits on the
+// client's window to send.
 type Stream struct {
 	c      *conn
 	id     uint32
@@ -51,14 +66,13 @@ type Stream struct {
 	reject int16       // immutable: answer with this status instead of running the handler
 	req    Request
 
-	// What few streams use is made on first use (guarded by send.mu): the
-	// context (most handlers of small requests never ask for it, and it
-	// costs two allocations), informational heads, trailers.
+	// What few streams use is made on first use: the context (most
+	// handlers of small requests never ask for it, and it costs two
+	// allocations), informational heads, trailers, deadlines. The pointer
+	// is set with both send.mu and recv.mu held (or before the stream is
+	// shared), so either lock guards reading it; its fields say which
+	// lock guards them.
 	extras *streamExtras
-	// dl holds the Read and Write deadlines, made by the first
-	// Set*Deadline with both recv.mu and send.mu held: either lock guards
-	// reading the pointer; dl.r is guarded by recv.mu, dl.w by send.mu.
-	dl *streamDeadlines
 
 	recv recvHalf // the request body: the reader appends, the handler consumes
 	send sendHalf // the response: the handler fills, the writer drains
@@ -94,8 +108,12 @@ type recvHalf struct {
 	updAt uint32        // when credit last went back: µs since processStart
 	n     int64         // DATA payload bytes received
 	wake  chan struct{} // made when first needed; one slot: data or an error arrived, or the deadline passed
-	dst   []byte        // the buffer of a Read waiting for data
-	got   int32         // bytes the reader copied into dst
+	// The buffer of a Read waiting for data, as a pointer and a length
+	// (not a slice, whose capacity we never use: the Stream stays in its
+	// size class).
+	dst  *byte
+	dstN int32
+	got  int32 // bytes the reader copied into dst
 	// openedFill is the reader's own (no lock): connReader.fills when
 	// the stream opened. Here, it fills what would be padding.
 	openedFill uint16
@@ -129,8 +147,13 @@ type sendHalf struct {
 	returned    bool          // the handler returned before the stream failed (causeLocked)
 }
 
-// streamExtras is the part of a Stream that few streams use.
+// streamExtras is the part of a Stream that few streams use; send.mu
+// guards its fields but dl and the deadlines in it.
 type streamExtras struct {
+	// dl holds the Read and Write deadlines, made by the first
+	// Set*Deadline with both recv.mu and send.mu held: either lock guards
+	// reading the pointer; dl.r is guarded by recv.mu, dl.w by send.mu.
+	dl          *streamDeadlines
 	ctx         context.Context
 	cancel      context.CancelCauseFunc
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
@@ -143,12 +166,24 @@ type streamExtras struct {
 	sent    atomic.Int64
 }
 
-// extrasLocked returns st.extras, making it.
+// extrasLocked returns st.extras, making it; send.mu is held, and
+// recv.mu is not.
 func (st *Stream) extrasLocked() *streamExtras {
 	if st.extras == nil {
+		st.recv.mu.Lock()
 		st.extras = new(streamExtras)
+		st.recv.mu.Unlock()
 	}
 	return st.extras
+}
+
+// deadlinesLocked returns the deadlines, nil if none was ever set; send.mu
+// or recv.mu is held.
+func (st *Stream) deadlinesLocked() *streamDeadlines {
+	if st.extras == nil {
+		return nil
+	}
+	return st.extras.dl
 }
 
 // trailersOutLocked returns the response trailers waiting for the writer.
@@ -268,7 +303,7 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 		st.recv.mu.Unlock()
 		return 0, nil, nil
 	}
-	if err == nil && st.dl != nil && st.dl.r.expired() {
+	if dl := st.deadlinesLocked(); err == nil && dl != nil && dl.r.expired() {
 		err = os.ErrDeadlineExceeded
 	}
 	if err != nil {
@@ -276,7 +311,8 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 		return 0, nil, err
 	}
 	ch := st.rwaitLocked()
-	st.recv.dst = p // let the reader copy the next DATA straight in
+	// Let the reader copy the next DATA straight in (p is not empty).
+	st.recv.dst, st.recv.dstN = unsafe.SliceData(p), int32(min(len(p), math.MaxInt32))
 	st.recv.mu.Unlock()
 	return 0, ch, nil
 }
@@ -323,6 +359,14 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		r.infoHeads = append(r.infoHeads, fields)
 		st.notifyLocked()
 		return nil
+	}
+	if st.req.Method == http.MethodConnect && status/100 == 2 {
+		// RFC 9110 section 9.3.6: "A server MUST NOT send any
+		// Transfer-Encoding or Content-Length header fields in a 2xx
+		// (Successful) response to CONNECT": the bytes that follow are
+		// the tunnel's (or the WebSocket's, for an extended CONNECT), not
+		// a body. (Transfer-Encoding never goes out.)
+		header = withoutContentLength(header)
 	}
 	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
 	fields, declared, err := appendResponseHead(arr[:0], status, header)
@@ -435,7 +479,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			total += space
 			continue
 		}
-		if st.dl != nil && st.dl.w.expired() {
+		if dl := st.deadlinesLocked(); dl != nil && dl.w.expired() {
 			st.send.mu.Unlock()
 			return total, os.ErrDeadlineExceeded
 		}
@@ -486,8 +530,31 @@ func (st *Stream) WriteTrailers(trailers http.Header) error {
 	}
 	if len(fields) == 0 {
 		fields = nil // nothing to send: END_STREAM on DATA
+	} else if st.req.isTunnel() && (!st.send.sentFinal || st.send.status/100 == 2) {
+		// RFC 9113 section 8.5: only DATA and stream management frames
+		// travel on a connected stream.
+		st.send.mu.Unlock()
+		return errTunnelTrailers
 	}
 	return st.endLocked(fields)
+}
+
+// withoutContentLength returns h, or a copy of it without its
+// content-length keys (in any case) when it has some.
+func withoutContentLength(h http.Header) http.Header {
+	var out http.Header
+	for k := range h {
+		if isContentLengthKey(k) {
+			if out == nil {
+				out = h.Clone()
+			}
+			delete(out, k)
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
 }
 
 // Close ends the response (END_STREAM) once the buffered body is sent.
@@ -652,13 +719,13 @@ func (st *Stream) finish() {
 	st.recv.mu.Lock()
 	st.dropBodyLocked() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.
-	if st.dl != nil {
-		st.dl.r.set(time.Time{}, nil)
+	if dl := st.deadlinesLocked(); dl != nil {
+		dl.r.set(time.Time{}, nil)
 	}
 	st.recv.mu.Unlock()
 	st.send.mu.Lock()
-	if st.dl != nil {
-		st.dl.w.set(time.Time{}, nil)
+	if dl := st.deadlinesLocked(); dl != nil {
+		dl.w.set(time.Time{}, nil)
 	}
 	st.send.mu.Unlock()
 }
@@ -701,7 +768,7 @@ func (st *Stream) appendData(p []byte) (held int) {
 		if st.recv.dst != nil && st.recv.got == 0 && st.recv.buf.Len() == 0 {
 			// A Read is waiting: one copy, into its buffer, while the
 			// bytes are still in cache.
-			st.recv.got = int32(copy(st.recv.dst, p))
+			st.recv.got = int32(copy(unsafe.Slice(st.recv.dst, st.recv.dstN), p))
 			st.recv.dst = nil
 			p = p[int(st.recv.got):]
 		}
@@ -746,19 +813,22 @@ func wake(ch chan struct{}) {
 // monotonic clock reading in 8 bytes instead of a time.Time's 24.
 var processStart = time.Now()
 
-// streamDeadlines are a stream's Read and Write deadlines (see Stream.dl).
+// streamDeadlines are a stream's Read and Write deadlines (see streamExtras.dl).
 type streamDeadlines struct{ r, w deadline }
 
-// deadlines returns st.dl, making it.
+// deadlines returns the stream's deadlines, making them.
 func (st *Stream) deadlines() *streamDeadlines {
 	st.send.mu.Lock()
 	defer st.send.mu.Unlock()
 	st.recv.mu.Lock()
 	defer st.recv.mu.Unlock()
-	if st.dl == nil {
-		st.dl = new(streamDeadlines)
+	if st.extras == nil {
+		st.extras = new(streamExtras) // both locks are held
 	}
-	return st.dl
+	if st.extras.dl == nil {
+		st.extras.dl = new(streamDeadlines)
+	}
+	return st.extras.dl
 }
 
 // deadline is a Read or Write deadline: a time and a timer that wakes the

@@ -8,16 +8,14 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/h2server/h2server"
+	"github.com/h2server/h2server/examples/internal/headless"
 	"golang.org/x/net/http2"
 )
 
@@ -72,19 +70,6 @@ func (f *frameLog) snapshot() (read, written map[http2.FrameType]int, rejections
 	return maps.Clone(f.read), maps.Clone(f.written), slices.Clone(f.rejections)
 }
 
-// chromium finds Debian's Chromium: missing, the test is skipped, or
-// fails when CI=true (CI installs it).
-func chromium(t *testing.T) string {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium not found (%v); CI installs it with apt-get install chromium", err)
-		}
-		t.Skipf("chromium not found (%v); apt-get install chromium to run this test", err)
-	}
-	return path
-}
-
 // TestBrowser loads the example's page in headless Chromium over TLS and
 // checks what the page and the server saw: the page came over HTTP/2
 // (on the server, r.ProtoMajor == 2; in the page, nextHopProtocol "h2"),
@@ -93,7 +78,7 @@ func chromium(t *testing.T) string {
 // only once the page has acknowledged the first, so no timing is
 // guessed).
 func TestBrowser(t *testing.T) {
-	bin := chromium(t)
+	bin := headless.Chromium(t)
 
 	var serverLog syncBuffer
 	a := newApp(slog.New(slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -128,38 +113,8 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	var browserOut syncBuffer
-	home := t.TempDir()
-	cmd := exec.Command(bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--ignore-certificate-errors",
-		"--user-data-dir="+home+"/profile", url)
-	// Everything Chromium writes outside its profile (NSS database, crash
-	// reports, shared memory files it cannot remove when killed) goes to
-	// the temporary directory too.
-	cmd.Env = append(os.Environ(), "HOME="+home, "TMPDIR="+home,
-		"XDG_CONFIG_HOME="+home+"/.config", "XDG_CACHE_HOME="+home+"/.cache", "XDG_DATA_HOME="+home+"/.local/share")
-	cmd.Stdout, cmd.Stderr = &browserOut, &browserOut
-	// Its own process group, so that the browser's helpers go with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second // a helper holding the output pipe
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}()
-	chromiumLog := func() string {
-		// Chromium's stderr is mostly D-Bus noise in a container; the end
-		// is what matters.
-		s := browserOut.String()
-		return s[max(0, len(s)-4000):]
-	}
+	b := headless.Start(t, bin, url)
 
 	// The page reports once the streamed response has ended. Normally
 	// that takes a second or two; the timeout only bounds a failure.
@@ -167,10 +122,10 @@ func TestBrowser(t *testing.T) {
 	select {
 	case res = <-a.results:
 		t.Logf("the page reported %.1fs after chromium started", time.Since(start).Seconds())
-	case err := <-exited:
-		t.Fatalf("chromium exited (%v) before the page reported\nchromium output (end):\n%s", err, chromiumLog())
+	case <-b.Exited:
+		t.Fatalf("chromium exited (%v) before the page reported\nchromium output (end):\n%s", b.Err(), b.Log())
 	case <-time.After(45 * time.Second):
-		t.Fatalf("no report from the page within 45s\nchromium output (end):\n%s", chromiumLog())
+		t.Fatalf("no report from the page within 45s\nchromium output (end):\n%s", b.Log())
 	}
 	requests, streams := a.snapshot()
 	t.Logf("page: %+v", res)

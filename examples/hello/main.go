@@ -3,6 +3,7 @@
 //
 //	go run ./examples/hello          # h2c (HTTP/2 over cleartext, prior knowledge)
 //	go run ./examples/hello -tls     # HTTP/2 over TLS, self-signed certificate
+//	go run ./examples/hello -extended-connect  # also advertise extended CONNECT (RFC 8441)
 //
 // It prints a curl command to try it with. The request body, if any, is
 // read and discarded; HEAD gets the headers of GET without the body.
@@ -50,14 +51,15 @@ func hello(st *h2server.Stream) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "TCP `host:port` to listen on")
 	useTLS := flag.Bool("tls", false, "serve HTTP/2 over TLS (ALPN h2) with a self-signed certificate instead of h2c")
+	extConnect := flag.Bool("extended-connect", false, "set Server.EnableConnectProtocol (SETTINGS_ENABLE_CONNECT_PROTOCOL=1), for conformance runs with it on")
 	flag.Parse()
-	if err := run(*addr, *useTLS); err != nil {
+	if err := run(*addr, *useTLS, *extConnect); err != nil {
 		slog.Error("hello failed", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, useTLS bool) error {
+func run(addr string, useTLS, extConnect bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -73,7 +75,7 @@ func run(addr string, useTLS bool) error {
 		try = "curl -k --http2 https://" + ln.Addr().String() + "/"
 	}
 
-	srv := &h2server.Server{Handler: h2server.HandlerFunc(hello)}
+	srv := &h2server.Server{Handler: h2server.HandlerFunc(hello), EnableConnectProtocol: extConnect}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Printf("hello: listening on %s; try: %s\n", ln.Addr(), try)
