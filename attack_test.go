@@ -138,9 +138,10 @@ var atkScenarios = []atkScenario{
 	},
 	{
 		name: "settings_flood_unread", budget: 2 * time.Second, maxFrames: 2_000_000,
-		closeWithin: time.Second, codes: atkCalm,
+		closeWithin: 1500 * time.Millisecond, codes: atkCalm,
 		attack: func(e *atkEnv) { atkControlFlood(e, true) },
-		note:   "attacker never reads; GOAWAY looked for after the attack",
+		note: "attacker never reads; GOAWAY looked for after the attack; SETTINGS beyond the preface's are glitches, " +
+			"so the budget ends it after 1,000, then the 1 s linger a peer that keeps sending gets",
 	},
 	{
 		name: "empty_data_flood", budget: 2 * time.Second, maxFrames: 2_000_000,

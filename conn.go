@@ -700,6 +700,13 @@ func (c *conn) processFrame(f http2.Frame) error {
 			return connError{ErrCodeProtocol, "preface_not_settings"}
 		}
 		c.rd.gotSettings = true
+	} else if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+		// Beyond the preface's, a client sends a few SETTINGS frames
+		// over a connection's life; each costs an ACK and the work of
+		// applying it (a SETTINGS flood, CVE-2019-9515).
+		if err := c.glitch("settings"); err != nil {
+			return err
+		}
 	}
 	switch f := f.(type) {
 	case *http2.ContinuationFrame:

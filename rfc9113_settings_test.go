@@ -5,6 +5,7 @@ package h2server
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -153,5 +154,28 @@ func TestRFC9113_6_5_3_SettingsAcknowledgedAtOnce(t *testing.T) {
 		tst.wantSettingsAck()
 		close(c.release)
 		tst.wantResponse(1)
+	})
+}
+
+// TestSettingsFloodIsGlitches: SETTINGS frames beyond the preface's are
+// charged to the glitch budget (a SETTINGS flood, CVE-2019-9515): with
+// MaxGlitchesPerMinute 20, twenty are acknowledged, the 21st ends the
+// connection with GOAWAY ENHANCE_YOUR_CALM; a minute later the budget
+// is whole again.
+func TestSettingsFloodIsGlitches(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, func(s *Server) { s.MaxGlitchesPerMinute = 20 })
+		tst.greet()
+		for range 20 {
+			tst.fr.WriteSettings()
+			tst.wantSettingsAck()
+		}
+		time.Sleep(time.Minute)
+		for range 20 {
+			tst.fr.WriteSettings()
+			tst.wantSettingsAck()
+		}
+		tst.fr.WriteSettings()
+		tst.wantGoAway(ErrCodeEnhanceYourCalm)
 	})
 }
