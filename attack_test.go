@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/h2server/h2server/internal/heavytest"
 )
 
 // TestAttack runs denial-of-service scenarios against a Server on a real
@@ -47,7 +49,7 @@ func TestAttack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack suite: skipped in -short mode")
 	}
-	heavyTestLock(t)
+	heavytest.Lock(t)
 	for _, sc := range atkScenarios {
 		t.Run(sc.name, func(t *testing.T) { runAtkScenario(t, sc) })
 	}

@@ -581,59 +581,7 @@ func (c *conn) readLoop() error {
 			}
 			return c.readError(err, "frame_header")
 		}
-		if fh.Type == http2.FrameData {
-			if err := c.readData(fh); err != nil {
-				return c.readError(err, "data")
-			}
-			c.lingerOn()
-			if err := c.throttle(); err != nil {
-				return err
-			}
-			continue
-		}
-		if fh.Type == http2.FrameHeaders {
-			if err := c.readHeaders(fh); err != nil {
-				return c.readError(err, "headers")
-			}
-			c.lingerOn()
-			if err := c.throttle(); err != nil {
-				return err
-			}
-			continue
-		}
-		if c.rd.hdr.id != 0 && fh.Type == http2.FrameContinuation {
-			// Check the caps before the payload is read into memory.
-			if err := c.checkContinuation(fh); err != nil {
-				return err
-			}
-		}
-		f, err := c.rd.fr.ReadFrameForHeader(fh)
-		if err != nil {
-			var se http2.StreamError
-			if errors.As(err, &se) && fh.Type != http2.FrameHeaders && fh.Type != http2.FrameContinuation {
-				if _, idle := c.lookup(se.StreamID); idle {
-					// Section 5.1: on an idle stream, a frame other than
-					// HEADERS or PRIORITY is a connection error (and
-					// RST_STREAM may not name an idle stream, section 6.4).
-					return connError{ErrCodeProtocol, typeToken(fh.Type) + "_on_idle_stream"}
-				}
-				if err := c.streamFailed(streamError{se.StreamID, ErrCode(se.Code), "invalid_" + typeToken(fh.Type)}); err != nil {
-					return err
-				}
-				continue
-			}
-			if fh.Type == http2.FramePriority && fh.StreamID != 0 && fh.Length != 5 && c.rd.gotSettings {
-				// Section 6.3: "A PRIORITY frame with a length other than 5
-				// octets MUST be treated as a stream error". The Framer calls
-				// it a connection error, but it has consumed the payload.
-				if err := c.streamFailed(streamError{fh.StreamID, ErrCodeFrameSize, "invalid_priority"}); err != nil {
-					return err
-				}
-				continue
-			}
-			return c.readError(err, typeToken(fh.Type))
-		}
-		if err := c.processFrame(f); err != nil {
+		if err := c.readFrame(fh); err != nil {
 			return err
 		}
 		c.lingerOn()
@@ -643,6 +591,50 @@ func (c *conn) readLoop() error {
 	}
 	c.drain()
 	return nil
+}
+
+// readFrame reads and handles the frame whose header readLoop read: DATA
+// and HEADERS straight from the read buffer, the rest through the Framer.
+func (c *conn) readFrame(fh http2.FrameHeader) error {
+	switch fh.Type {
+	case http2.FrameData:
+		if err := c.readData(fh); err != nil {
+			return c.readError(err, "data")
+		}
+		return nil
+	case http2.FrameHeaders:
+		if err := c.readHeaders(fh); err != nil {
+			return c.readError(err, "headers")
+		}
+		return nil
+	}
+	if c.rd.hdr.id != 0 && fh.Type == http2.FrameContinuation {
+		// Check the caps before the payload is read into memory.
+		if err := c.checkContinuation(fh); err != nil {
+			return err
+		}
+	}
+	f, err := c.rd.fr.ReadFrameForHeader(fh)
+	if err != nil {
+		var se http2.StreamError
+		if errors.As(err, &se) && fh.Type != http2.FrameContinuation {
+			if _, idle := c.lookup(se.StreamID); idle {
+				// Section 5.1: on an idle stream, a frame other than
+				// HEADERS or PRIORITY is a connection error (and
+				// RST_STREAM may not name an idle stream, section 6.4).
+				return connError{ErrCodeProtocol, typeToken(fh.Type) + "_on_idle_stream"}
+			}
+			return c.streamFailed(streamError{se.StreamID, ErrCode(se.Code), "invalid_" + typeToken(fh.Type)})
+		}
+		if fh.Type == http2.FramePriority && fh.StreamID != 0 && fh.Length != 5 && c.rd.gotSettings {
+			// Section 6.3: "A PRIORITY frame with a length other than 5
+			// octets MUST be treated as a stream error". The Framer calls
+			// it a connection error, but it has consumed the payload.
+			return c.streamFailed(streamError{fh.StreamID, ErrCodeFrameSize, "invalid_priority"})
+		}
+		return c.readError(err, typeToken(fh.Type))
+	}
+	return c.processFrame(f)
 }
 
 // readError classifies a read failure: codec violations become connection

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -16,26 +15,9 @@ import (
 
 	"github.com/h2server/h2server"
 	"github.com/h2server/h2server/examples/internal/headless"
+	"github.com/h2server/h2server/examples/internal/syncbuf"
 	"golang.org/x/net/http2"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // frameLog counts frames by type and records rejections, through Hooks.
 type frameLog struct {
@@ -80,7 +62,7 @@ func (f *frameLog) snapshot() (read, written map[http2.FrameType]int, rejections
 func TestBrowser(t *testing.T) {
 	bin := headless.Chromium(t)
 
-	var serverLog syncBuffer
+	var serverLog syncbuf.Buffer
 	a := newApp(slog.New(slog.NewTextHandler(&serverLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	var frames frameLog
 	a.hooks = frames.hooks()

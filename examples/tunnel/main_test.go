@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/h2server/h2server"
+	"github.com/h2server/h2server/internal/heavytest"
 	"golang.org/x/net/http2"
 )
 
@@ -172,7 +173,7 @@ func TestConcurrentTunnels(t *testing.T) {
 	if testing.Short() {
 		size = 256 << 10
 	} else {
-		heavyTestLock(t) // not at the same time as the attack suite
+		heavytest.Lock(t) // not at the same time as the attack suite
 	}
 	var conns, open, maxOpen atomic.Int32
 	hooks := &h2server.Hooks{

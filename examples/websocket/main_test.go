@@ -21,26 +21,9 @@ import (
 	"github.com/h2server/h2server"
 	"github.com/h2server/h2server/examples/internal/excert"
 	"github.com/h2server/h2server/examples/internal/headless"
+	"github.com/h2server/h2server/examples/internal/syncbuf"
 	"golang.org/x/net/http2"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // rejections records what h2server rejected: from well-behaved peers,
 // nothing.
@@ -67,7 +50,7 @@ func (r *rejections) String() string {
 // address; the server shuts down gracefully at the end of the test.
 func startApp(t *testing.T) (*app, string, *rejections) {
 	t.Helper()
-	var serverLog syncBuffer
+	var serverLog syncbuf.Buffer
 	a := newApp(slog.New(slog.NewTextHandler(&serverLog, nil)))
 	rej := &rejections{}
 	a.hooks = rej.hooks()

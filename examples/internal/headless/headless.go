@@ -3,10 +3,9 @@
 package headless
 
 import (
-	"bytes"
+	"github.com/h2server/h2server/examples/internal/syncbuf"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ type Browser struct {
 	// Exited is closed when the browser has exited; Err then says how.
 	Exited <-chan struct{}
 	err    error // set before Exited is closed
-	out    syncBuffer
+	out    syncbuf.Buffer
 }
 
 // Err returns how the browser exited, once Exited is closed.
@@ -80,22 +79,4 @@ func Start(t testing.TB, bin, url string) *Browser {
 func (b *Browser) Log() string {
 	s := b.out.String()
 	return s[max(0, len(s)-4000):]
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,6 +1,7 @@
 //go:build unix
 
-package h2server
+// Package heavytest lets the tests that load the machine take turns.
+package heavytest
 
 import (
 	"os"
@@ -9,13 +10,12 @@ import (
 	"testing"
 )
 
-// heavyTestLock makes the tests that load the machine (the attack suite
-// here, examples/tunnel's 100 full-size tunnels) take turns, across the
+// Lock makes the tests that load the machine (the root package's attack
+// suite, examples/tunnel's 100 full-size tunnels) take turns, across the
 // test processes that `go test ./...` runs at once: on 2 cores, either
 // one starves the other of the CPU its timing assertions assume. The
-// lock is a file in the temporary directory, held until the test ends;
-// examples/tunnel has the same function.
-func heavyTestLock(t testing.TB) {
+// lock is a file in the temporary directory, held until the test ends.
+func Lock(t testing.TB) {
 	t.Helper()
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), "h2server-heavy-tests.lock"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
