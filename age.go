@@ -1,6 +1,7 @@
 package h2server
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -35,8 +36,8 @@ const ageJitter = 0.1
 // jitterAge draws a connection's age: d, give or take ageJitter.
 func jitterAge(d time.Duration) time.Duration {
 	j := time.Duration(float64(d) * ageJitter)
-	if j <= 0 {
-		return d
+	if j <= 0 || d > math.MaxInt64/2 {
+		return d // too small to spread, or "forever" (grpc-go's infinity)
 	}
 	return d - j + rand.N(2*j+1)
 }

@@ -41,6 +41,9 @@ func TestJitterAge(t *testing.T) {
 	if got := jitterAge(5); got != 5 {
 		t.Errorf("jitterAge(5ns) = %v, want 5ns (too small to spread)", got)
 	}
+	if got := jitterAge(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("jitterAge(MaxInt64) = %v, want it unchanged (grpc-go's infinity must not overflow)", got)
+	}
 }
 
 // wantDrainStart waits, a millisecond at a time, for the first GOAWAY

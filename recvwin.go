@@ -111,8 +111,8 @@ func (st *Stream) creditLocked(n int) (streamIncr, connIncr uint32) {
 	switch {
 	case rtt > 0 && elapsed < rtt/2 && r.win < c.cfg.maxStreamWindow:
 		// Read faster than the window can refill: grow.
-		grow := min(r.win*(growthFactor(rtt, elapsed)-1), c.cfg.maxStreamWindow-r.win)
-		if grow = int32(c.srv.recv.take(int64(grow), c.cfg.receiveBudget)); grow > 0 {
+		want := min(int64(r.win)*int64(growthFactor(rtt, elapsed)-1), int64(c.cfg.maxStreamWindow-r.win))
+		if grow := int32(c.srv.recv.take(want, c.cfg.receiveBudget)); grow > 0 {
 			r.win += grow
 			incr += grow
 			connIncr = c.growConnWindow(grow)
