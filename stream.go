@@ -339,8 +339,12 @@ func (st *Stream) Trailers() http.Header {
 // once, and is held, like the body, until Flush, a full frame of body, or
 // the end of the response, so that small responses leave in one write.
 func (st *Stream) WriteHeaders(status int, header http.Header) error {
+	// The handler's goroutine runs this with whatever stack the handler
+	// left: its frame, and what it calls, stay small (the 1xx path and
+	// the errors apart), so that a small response does not grow the
+	// stack, which costs a copy of it.
 	if status < 100 || status > 999 || status == http.StatusSwitchingProtocols {
-		return fmt.Errorf("h2server: invalid response status %d", status)
+		return invalidStatus(status)
 	}
 	st.send.mu.Lock()
 	defer st.send.mu.Unlock()
@@ -348,17 +352,10 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		return err
 	}
 	if st.send.sentFinal {
-		return errors.New("h2server: WriteHeaders called after the final response head")
+		return errFinalHeadSent
 	}
 	if status < 200 {
-		fields, err := appendResponseFields(nil, status, header)
-		if err != nil {
-			return err
-		}
-		r := st.extrasLocked()
-		r.infoHeads = append(r.infoHeads, fields)
-		st.notifyLocked()
-		return nil
+		return st.writeInfoLocked(status, header)
 	}
 	if st.req.Method == http.MethodConnect && status/100 == 2 {
 		// RFC 9110 section 9.3.6: "A server MUST NOT send any
@@ -384,6 +381,27 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	st.send.status = int16(status)
 	st.send.declared = declared // whatever the case of its key
 	st.send.noBody = st.req.Method == "HEAD" || status == http.StatusNoContent || status == http.StatusNotModified
+	return nil
+}
+
+var errFinalHeadSent = errors.New("h2server: WriteHeaders called after the final response head")
+
+//go:noinline
+func invalidStatus(status int) error {
+	return fmt.Errorf("h2server: invalid response status %d", status)
+}
+
+// writeInfoLocked queues an informational (1xx) head; send.mu held.
+//
+//go:noinline
+func (st *Stream) writeInfoLocked(status int, header http.Header) error {
+	fields, err := appendResponseFields(nil, status, header)
+	if err != nil {
+		return err
+	}
+	r := st.extrasLocked()
+	r.infoHeads = append(r.infoHeads, fields)
+	st.notifyLocked()
 	return nil
 }
 
