@@ -120,7 +120,7 @@ func TestFaultJ5_RFC9113_5_1_1_EvenStreamIsIdle(t *testing.T) {
 // credited, in its quarter-window batch, so other streams go on.
 func TestFaultJ6_CancelReadNoStreamCredit(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, nil)
+		tst := newServerTester(t, nil, connWindow1M)
 		tst.greet()
 		tst.writeHeaders(1, false, reqFields("POST", "/")...)
 		c := tst.call(1)

@@ -60,7 +60,7 @@ func (tst *serverTester) writeBody(id uint32, n int, end bool) {
 // RST_STREAM. None of it is answered: no RST_STREAM, no GOAWAY; only the
 // connection window is credited, in its quarter-window batch.
 func TestFaultB_RFC9113_5_1_DataAfterOurResetIgnored(t *testing.T) {
-	const window = 256 << 10 // the default InitialStreamWindowSize, and a quarter of the connection window
+	const window = 256 << 10 // the default InitialStreamWindowSize, and a quarter of the 1 MiB connection window set below
 	cases := []struct {
 		name    string
 		handler func(st *Stream)
@@ -82,7 +82,7 @@ func TestFaultB_RFC9113_5_1_DataAfterOurResetIgnored(t *testing.T) {
 				tst := newServerTester(t, HandlerFunc(func(st *Stream) {
 					<-handled // the first DATA frame is in
 					tc.handler(st)
-				}))
+				}), connWindow1M)
 				tst.greet()
 				tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
 				tst.writeBody(1, 16384, false)
@@ -124,7 +124,7 @@ func TestFaultB_RFC9113_5_1_DataAfterOurResetIgnored(t *testing.T) {
 // stands still, so the glitch budget does not refill meanwhile).
 func TestFaultB_ManyRefusedUploadsKeepTheConnection(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, HandlerFunc(answer413))
+		tst := newServerTester(t, HandlerFunc(answer413), connWindow1M)
 		tst.greet()
 		chunk := make([]byte, 100)
 		var credited uint32
@@ -153,7 +153,7 @@ func TestFaultB_ManyRefusedUploadsKeepTheConnection(t *testing.T) {
 			t.Errorf("%d RST_STREAMs answered DATA that crossed our RST_STREAM, want none", resets)
 		}
 		// The connection window is credited as the bytes arrive, in
-		// batches of a quarter window (256 KiB of the default 1 MiB).
+		// batches of a quarter window (256 KiB of 1 MiB).
 		const sent = 1500 * 300
 		if credited > sent || sent-credited >= 256<<10 {
 			t.Errorf("connection credited %d of the %d bytes sent, want all but less than a quarter window", credited, sent)

@@ -37,10 +37,17 @@ func (tst *serverTester) greetRTT(rtt time.Duration) {
 	synctest.Wait()
 }
 
-// windowServer: 64 KiB stream windows (quarter: 16 KiB), 1 MiB growth cap.
+// windowServer: 64 KiB stream windows (quarter: 16 KiB), 1 MiB growth cap,
+// a 1 MiB connection window (credited on arrival in 256 KiB quarters).
 func windowServer(s *Server) {
 	s.InitialStreamWindowSize, s.MaxStreamWindowSize = 64<<10, 1<<20
+	connWindow1M(s)
 }
+
+// connWindow1M sets a 1 MiB connection window, a quarter of which (the
+// batch the connection is credited in as DATA arrives) is the default
+// stream window, 256 KiB: the tests that count credit are written in it.
+func connWindow1M(s *Server) { s.InitialConnWindowSize = 1 << 20 }
 
 // readN reads exactly n bytes of st.
 func readN(t *testing.T, st *Stream, n int) {
@@ -269,6 +276,7 @@ func TestRecvWindowJumps(t *testing.T) {
 		tst := newServerTester(t, nil, func(s *Server) {
 			s.InitialStreamWindowSize, s.MaxStreamWindowSize = 64<<10, 4<<20
 			s.ReceiveBudget = 3 << 20
+			connWindow1M(s)
 		})
 		tst.greetRTT(50 * time.Millisecond)
 		tst.writeHeaders(1, false, reqFields("POST", "/a")...)
@@ -296,5 +304,59 @@ func TestRecvWindowJumps(t *testing.T) {
 		tst.wantWindowUpdate(3, 16<<10)
 		close(c1.release)
 		close(c3.release)
+	})
+}
+
+// TestRecvWindowPeerSettingsWhileGrown: the client's SETTINGS change its
+// own receive window, which is our send window, and leave the window we
+// grew alone. After stream 1's window doubled to 128 KiB, the client sets
+// SETTINGS_INITIAL_WINDOW_SIZE to 1000: it may still send the whole
+// 128 KiB (no FLOW_CONTROL_ERROR, no RST_STREAM), keeps getting credit as
+// the handler reads, and the response is held to the 1,000 bytes the
+// client now allows.
+func TestRecvWindowPeerSettingsWhileGrown(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, windowServer)
+		tst.greetRTT(50 * time.Millisecond)
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		tst.sendN(1, 16<<10)
+		time.Sleep(10 * time.Millisecond)
+		readN(t, c.st, 16<<10)
+		tst.wantWindowUpdate(1, 16<<10+64<<10)
+		tst.wantWindowUpdate(0, 64<<10)
+
+		tst.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
+		tst.wantSettingsAck()
+		tst.sendN(1, 128<<10) // the grown window, all of it
+		tst.wantIdle()
+		time.Sleep(10 * time.Millisecond)
+		readN(t, c.st, 128<<10)
+		var credit uint32
+		for _, f := range tst.drainFrames() {
+			if f.typ != http2.FrameWindowUpdate {
+				t.Fatalf("server sent %v after a grown window's worth of DATA, want only WINDOW_UPDATEs", f)
+			}
+			if f.id == 1 {
+				credit += f.incr
+			}
+		}
+		if credit < 128<<10 {
+			t.Errorf("stream credited %d bytes after its handler read 128 KiB, want at least that", credit)
+		}
+
+		c.st.WriteHeaders(200, nil)
+		done := goWrite(c.st, 5000)
+		tst.wantDataTotal(1, true, 1000)
+		wantNoWriteYet(t, done)
+		tst.fr.WriteWindowUpdate(1, 4000)
+		synctest.Wait()
+		if r := <-done; r.n != 5000 || r.err != nil {
+			t.Fatalf("Write = %d, %v; want 5000, nil", r.n, r.err)
+		}
+		tst.wantDataTotal(1, false, 4000)
+		tst.fr.WriteData(1, true, nil)
+		close(c.release)
+		tst.wantData(1, true, "")
 	})
 }

@@ -48,8 +48,12 @@ type Server struct {
 	// Between 1 and 2^31-1. Default: 256 KiB.
 	InitialStreamWindowSize int32
 
-	// InitialConnWindowSize is the connection's flow-control window,
-	// between 65535 and 2^31-1. Default: 1 MiB.
+	// InitialConnWindowSize is the connection's flow-control window to
+	// start with, between 65535 and 2^31-1. Default: 2 MiB, eight streams'
+	// default windows, so that eight uploads starting together are not
+	// held back by the connection in their first round trip. A connection
+	// whose handlers stop reading can make the server hold this much
+	// beyond ReceiveBudget.
 	InitialConnWindowSize int32
 
 	// IdleTimeout closes, with GOAWAY NO_ERROR, a connection that has had
@@ -321,7 +325,7 @@ func (s *Server) buildConfig() (*config, error) {
 		maxHeaderListSize:        orDefault(s.MaxHeaderListSize, 64<<10),
 		maxReadFrameSize:         orDefault(s.MaxReadFrameSize, 16384),
 		initialStreamWindow:      orDefault(s.InitialStreamWindowSize, 256<<10),
-		initialConnWindow:        orDefault(s.InitialConnWindowSize, 1<<20),
+		initialConnWindow:        orDefault(s.InitialConnWindowSize, 2<<20),
 		idleTimeout:              timeout(s.IdleTimeout, 5*time.Minute),
 		prefaceTimeout:           timeout(s.PrefaceTimeout, 10*time.Second),
 		settingsAckTimeout:       timeout(s.SettingsAckTimeout, 10*time.Second),

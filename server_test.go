@@ -48,7 +48,7 @@ func TestServerSettingsFirst(t *testing.T) {
 				t.Errorf("setting %v = %d, %v; want %d", id, got, ok, v)
 			}
 		}
-		tst.wantWindowUpdate(0, 1<<20-65535)
+		tst.wantWindowUpdate(0, 2<<20-65535)
 		tst.wantSettingsAck()
 	})
 }

@@ -14,7 +14,7 @@
 # the table shows the median of $REPS runs.
 #
 # Servers:
-#   h2server     h2server with its default windows (256 KiB per stream, 1 MiB per connection)
+#   h2server     h2server with its default windows (256 KiB per stream, 2 MiB per connection)
 #   nethttp      net/http's HTTP/2 server with its defaults (1 MiB per stream and per connection)
 #   h2server16m  h2server with fixed $BIG_WINDOW windows (stream and connection): today's upper reference
 #
@@ -37,6 +37,8 @@
 #   BIG_WINDOW  the windows of h2server16m, bytes [16777216]
 #   CLIENT_STREAM_WINDOW / CLIENT_CONN_WINDOW  the client's receive windows
 #             for downloads [16777216] / [67108864]
+#   H2SERVER_FLAGS  extra bench/server flags for the h2server row, to try a
+#             setting (e.g. "-conn-window 2097152") [none]
 #   QUEUE     latproxy -queue [auto: 64 MiB, or one BDP at the cap + 4 MiB if more]
 #   RUN_TIMEOUT  seconds allowed per transfer [300]
 #   TARGETS   strict: exit 1 when an h2server target fails [report only]
@@ -66,6 +68,7 @@ CLIENT_CONN_WINDOW=${CLIENT_CONN_WINDOW:-67108864}
 QUEUE=${QUEUE:-auto}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 TARGETS=${TARGETS:-report}
+H2SERVER_FLAGS=${H2SERVER_FLAGS:-}
 
 die() { echo "wan.sh: $*" >&2; exit 2; }
 for v in $RTTS; do [[ $v =~ ^[0-9]+$ ]] || die "RTTS: '$v' is not whole milliseconds"; done
@@ -88,7 +91,7 @@ for c in $CAPS; do cap_bps "$c" >/dev/null; done
 # server_args NAME: bench/server flags.
 server_args() {
 	case $1 in
-	h2server) echo "-impl h2server" ;;
+	h2server) echo "-impl h2server $H2SERVER_FLAGS" ;;
 	nethttp) echo "-impl nethttp" ;;
 	h2server16m) echo "-impl h2server -stream-window $BIG_WINDOW -conn-window $BIG_WINDOW -max-stream-window -1" ;;
 	h2serverfixed) echo "-impl h2server -max-stream-window -1" ;;
