@@ -102,7 +102,7 @@ server_args() {
 server_windows() {
 	case $1 in
 	h2server) echo "- -" ;;
-	h2serverfixed) echo "262144 1048576" ;;
+	h2serverfixed) echo "262144 2097152" ;;
 	nethttp) echo "1048576 1048576" ;;
 	h2server16m) echo "$BIG_WINDOW $BIG_WINDOW" ;;
 	esac

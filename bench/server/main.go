@@ -67,7 +67,7 @@ func main() {
 	memRate := flag.Int("memprofilerate", 0, "set runtime.MemProfileRate (1 records every allocation; 0 keeps Go's default)")
 	var win windows
 	flag.IntVar(&win.stream, "stream-window", 0, "receive window per stream in bytes (0: each server's default, 256 KiB for h2server and 1 MiB for net/http)")
-	flag.IntVar(&win.conn, "conn-window", 0, "receive window per connection in bytes (0: each server's default, 1 MiB for both)")
+	flag.IntVar(&win.conn, "conn-window", 0, "receive window per connection in bytes (0: each server's default, 2 MiB for h2server and 1 MiB for net/http)")
 	flag.Var(int32Flag{&win.maxStream}, "max-stream-window", "h2server's MaxStreamWindowSize in bytes (0: its default; negative: fixed windows)")
 	flag.Int64Var(&win.budget, "receive-budget", 0, "h2server's ReceiveBudget in bytes (0: its default; negative: no cap)")
 	flag.Parse()
