@@ -107,6 +107,25 @@ func (b *dataBuffer) advance(n int) {
 	}
 }
 
+// takeChunk removes the head chunk and hands it to the caller, if it is
+// whole: full and not yet read from. The caller owns it from then on and
+// gives it back to chunkPool. The writer sends such a chunk as a DATA
+// frame's payload without copying it (outBuf.addRef).
+func (b *dataBuffer) takeChunk() *[chunkSize]byte {
+	if len(b.chunks) == 0 || b.r != 0 || (len(b.chunks) == 1 && b.w != chunkSize) {
+		return nil
+	}
+	c := b.chunks[0]
+	n := copy(b.chunks, b.chunks[1:])
+	b.chunks[n] = nil
+	b.chunks = b.chunks[:n]
+	b.n -= chunkSize
+	if n == 0 {
+		b.w = 0
+	}
+	return c
+}
+
 // reset drops everything buffered and returns the chunks to the pool.
 func (b *dataBuffer) reset() {
 	for i, c := range b.chunks {

@@ -215,6 +215,9 @@ func newWriter(c *conn) *writer {
 		out = &deadlineWriter{nc: c.nc, d: d}
 	}
 	w.bw.out = out
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		w.bw.sock = tc
+	}
 	if h := c.cfg.hooks.FrameWritten; h != nil {
 		w.fr = http2.NewFramer(&frameHookWriter{w: &w.bw, c: &c.info, hook: h}, nil)
 	} else {
@@ -286,7 +289,7 @@ func (w *writer) run() {
 func (w *writer) abandon() {
 	stopTimer(w.linger)
 	stopTimer(w.stallTimer)
-	w.bw.drop()
+	w.bw.release()
 	drop := func(st *Stream) {
 		st.send.mu.Lock()
 		st.send.buf.reset()
@@ -316,6 +319,7 @@ func (w *writer) retire() bool {
 	// First, since the next writer goroutine may start the moment the
 	// queue lets this one go.
 	w.spare = nil
+	w.bw.release() // flushed: nothing but the scratch slices
 	if w.linger != nil {
 		w.linger.Stop()
 		w.linger = nil
@@ -555,9 +559,13 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		}
 		p := st.send.buf.peek(int(allowed))
 		end := st.send.closed && st.trailersOutLocked() == nil && len(p) == n
+		var whole *[chunkSize]byte
+		if len(p) == chunkSize && w.bw.sock != nil {
+			whole = st.send.buf.takeChunk() // the batch owns it now
+		}
 		st.send.mu.Unlock()
 		// p stays valid unlocked: only this goroutine consumes send.buf.
-		w.check(w.fr.WriteData(st.id, end, p))
+		w.writeData(st.id, end, p, whole)
 		if w.c.cfg.hooks.StreamEnded != nil {
 			st.extras.sent.Add(int64(len(p)))
 		}
@@ -566,7 +574,9 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		st.window.Store(int32(st.out.window))
 		w.window -= outflow(len(p))
 		st.send.mu.Lock()
-		st.send.buf.advance(len(p))
+		if whole == nil {
+			st.send.buf.advance(len(p))
+		}
 		wake(st.send.wake)
 		if end {
 			w.endedLocked(st)
@@ -715,6 +725,43 @@ func (w *writer) checkStalls() {
 	}
 }
 
+// writeData writes a DATA frame with payload p, without padding. Its
+// header is ours, not the Framer's, which would copy p into its own
+// buffer before handing it to bw: p is copied into the batch, or, when p
+// is the whole chunk c, which the caller took from the stream's buffer,
+// spliced into it by reference.
+func (w *writer) writeData(id uint32, end bool, p []byte, c *[chunkSize]byte) {
+	if w.err != nil {
+		if c != nil {
+			chunkPool.Put(c)
+		}
+		return
+	}
+	var flags http2.Flags
+	if end {
+		flags = http2.FlagDataEndStream
+	}
+	if h := w.c.cfg.hooks.FrameWritten; h != nil {
+		h(&w.c.info, http2.FrameHeader{Type: http2.FrameData, Flags: flags, Length: uint32(len(p)), StreamID: id})
+	}
+	n := len(p)
+	hdr := [9]byte{byte(n >> 16), byte(n >> 8), byte(n), byte(http2.FrameData), byte(flags),
+		byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+	_, err := w.bw.Write(hdr[:])
+	if err == nil {
+		if c != nil {
+			err = w.bw.addRef(c)
+			c = nil
+		} else {
+			_, err = w.bw.Write(p)
+		}
+	}
+	if c != nil {
+		chunkPool.Put(c)
+	}
+	w.check(err)
+}
+
 func isFinal(fields []hpack.HeaderField) bool {
 	s := fields[0].Value
 	return len(s) != 3 || s[0] != '1'
@@ -826,9 +873,58 @@ var (
 // batch's first frame to its flush: an idle connection holds none. The
 // buffer's capacity tells which of the three pools it came from. The
 // Framer hands it one whole frame per Write. Writer goroutine only.
+//
+// On a plain TCP socket (sock set), whole body chunks taken from a
+// stream's buffer join the batch by reference (addRef): the batch is then
+// the buffer's bytes with the chunks spliced in, written with one writev,
+// and each payload is copied once, from the handler's Write into its
+// chunk, instead of twice more (into the Framer's buffer and into this
+// one). Over TLS, where every Write is a record, all of it is copied into
+// the buffer as before.
 type outBuf struct {
 	out io.Writer
 	buf []byte // the batch, at the start of a pooled array; nil between batches
+
+	sock *net.TCPConn // the socket, when chunks may be sent by reference
+	vec  *outVec      // the batch's chunks; allocated by the first, freed at release
+}
+
+// outVec is what a batch with chunks needs beside its buffer: kept out of
+// line, as only bulk responses use it.
+type outVec struct {
+	refs []outRef // chunks in the batch, in order
+	iov  [][]byte // scratch for writeVec's writev
+}
+
+// outRef is a chunk spliced into the batch after buf[:at].
+type outRef struct {
+	at int
+	c  *[chunkSize]byte
+}
+
+// maxRefBatch bounds a batch that holds chunks: it goes out once it
+// reaches the huge buffer's size, as a batch of copies would.
+const maxRefBatch = hugeWriteBufferSize
+
+// addRef appends a whole chunk to the batch; the batch owns it from now
+// on and gives it back to chunkPool once written or dropped.
+func (o *outBuf) addRef(c *[chunkSize]byte) error {
+	if o.vec == nil {
+		o.vec = &outVec{}
+	}
+	o.vec.refs = append(o.vec.refs, outRef{at: len(o.buf), c: c})
+	if len(o.buf)+o.refBytes() >= maxRefBatch {
+		return o.writeOut()
+	}
+	return nil
+}
+
+// refBytes is the bytes of the chunks in the batch.
+func (o *outBuf) refBytes() int {
+	if o.vec == nil {
+		return 0
+	}
+	return len(o.vec.refs) * chunkSize
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {
@@ -878,6 +974,9 @@ func putWriteBuf(b []byte) {
 
 // writeOut writes the batch so far and keeps its buffer for more.
 func (o *outBuf) writeOut() error {
+	if o.refBytes() > 0 {
+		return o.writeVec()
+	}
 	if len(o.buf) == 0 {
 		return nil
 	}
@@ -886,8 +985,50 @@ func (o *outBuf) writeOut() error {
 	return err
 }
 
+// writeVec writes a batch holding chunks with one writev (net.Buffers
+// loops on a short write) and gives the chunks back, even on an error.
+func (o *outBuf) writeVec() error {
+	ov := o.vec
+	v, at := ov.iov[:0], 0
+	for _, r := range ov.refs {
+		if r.at > at {
+			v = append(v, o.buf[at:r.at])
+			at = r.at
+		}
+		v = append(v, r.c[:])
+	}
+	if at < len(o.buf) {
+		v = append(v, o.buf[at:])
+	}
+	if dw, ok := o.out.(*deadlineWriter); ok {
+		o.sock.SetWriteDeadline(time.Now().Add(dw.d))
+	}
+	bufs := net.Buffers(v)
+	_, err := bufs.WriteTo(o.sock)
+	clear(v)
+	ov.iov = v[:0]
+	o.dropRefs()
+	o.buf = o.buf[:0]
+	return err
+}
+
+// dropRefs gives the batch's chunks back to the pool.
+func (o *outBuf) dropRefs() {
+	if o.vec == nil {
+		return
+	}
+	for i, r := range o.vec.refs {
+		chunkPool.Put(r.c)
+		o.vec.refs[i] = outRef{}
+	}
+	o.vec.refs = o.vec.refs[:0]
+}
+
 // partial reports a batch that has begun and has room for more.
 func (o *outBuf) partial() bool {
+	if n := o.refBytes(); n > 0 {
+		return len(o.buf)+n < maxRefBatch
+	}
 	return len(o.buf) > 0 && len(o.buf) < cap(o.buf)
 }
 
@@ -899,8 +1040,16 @@ func (o *outBuf) flush() error {
 	return err
 }
 
-// drop gives the buffer back, dropping what it holds.
+// drop gives the buffer and any chunks back, dropping what they hold.
 func (o *outBuf) drop() {
 	putWriteBuf(o.buf)
 	o.buf = nil
+	o.dropRefs()
+}
+
+// release drops the batch and the scratch slices, for a writer that
+// retires: an idle connection holds none.
+func (o *outBuf) release() {
+	o.drop()
+	o.vec = nil
 }
