@@ -218,13 +218,19 @@ func newWriter(c *conn) *writer {
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		w.bw.sock = tc
 	}
-	if h := c.cfg.hooks.FrameWritten; h != nil {
-		w.fr = http2.NewFramer(&frameHookWriter{w: &w.bw, c: &c.info, hook: h}, nil)
-	} else {
-		w.fr = http2.NewFramer(&w.bw, nil)
-	}
 	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
+}
+
+// newFramer makes the Framer a writer goroutine writes control frames and
+// headers with. Each writer goroutine makes its own and drops it when it
+// retires: it holds no state between frames, and an idle connection
+// need not keep its 500 bytes.
+func (w *writer) newFramer() *http2.Framer {
+	if h := w.c.cfg.hooks.FrameWritten; h != nil {
+		return http2.NewFramer(&frameHookWriter{w: &w.bw, c: &w.c.info, hook: h}, nil)
+	}
+	return http2.NewFramer(&w.bw, nil)
 }
 
 // writerLinger is how long an idle writer goroutine waits for more work
@@ -232,6 +238,9 @@ func newWriter(c *conn) *writer {
 const writerLinger = 100 * time.Millisecond
 
 func (w *writer) run() {
+	if w.fr == nil {
+		w.fr = w.newFramer()
+	}
 	q := &w.c.wq
 	yielded := false
 	for {
@@ -324,7 +333,13 @@ func (w *writer) retire() bool {
 		w.linger.Stop()
 		w.linger = nil
 	}
-	return w.c.wq.retire()
+	fr := w.fr
+	w.fr, w.hbuf = nil, bytes.Buffer{} // the header block buffer keeps its largest block's array
+	if w.c.wq.retire() {
+		return true
+	}
+	w.fr = fr // work arrived: the writer goes on
+	return false
 }
 
 func (w *writer) flush() {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/idleheap.sh: live heap and RSS per idle h2c connection of
+# bench/server -impl h2server, exact where bench/run.sh's idle workload is
+# not: the server records every allocation (-memprofilerate 1), and the
+# heap is read after a forced GC (net/http/pprof's heap?gc=1) before and
+# after bench/idleconns opens $CONNS connections and completes their
+# SETTINGS exchange (and, with STREAMS, opens that many streams on each,
+# whose handlers wait for a body). Goroutine stacks are counted apart
+# (the runtime's stack in use: each waiting handler's). RSS is not: recording every
+# allocation inflates it; bench/run.sh measures RSS. The heap profile is kept as $OUT/heap.prof for
+# `go tool pprof -sample_index=inuse_space $OUT/server $OUT/heap.prof`.
+#
+# Environment: CONNS [2000], STREAMS streams per connection [0], PORT [9711],
+# OUT [a new /tmp/h2idleheap.*]. Only 127.0.0.1 is used; both processes are
+# killed by PID when the script exits.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ -x /usr/local/go/bin/go ]] && export PATH=$PATH:/usr/local/go/bin
+CONNS=${CONNS:-2000}
+STREAMS=${STREAMS:-0}
+PORT=${PORT:-9711}
+OUT=${OUT:-$(mktemp -d /tmp/h2idleheap.XXXXXX)}
+mkdir -p "$OUT"
+need() { command -v "$1" >/dev/null || { echo "idleheap.sh: $1 is missing" >&2; exit 1; }; }
+need curl
+go build -o "$OUT/server" ./bench/server
+go build -o "$OUT/idleconns" ./bench/idleconns
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+PPROF=127.0.0.1:$((PORT + 1))
+GOMAXPROCS=1 "$OUT/server" -addr "127.0.0.1:$PORT" -quiet -pprof "$PPROF" -memprofilerate 1 >"$OUT/server.log" 2>&1 &
+SP=$!
+PIDS+=("$SP")
+for _ in $(seq 100); do curl -fs "http://$PPROF/debug/pprof/" >/dev/null && break; sleep 0.05; done
+memstat() { curl -fs "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk -v k="$1" '$2 == k {print $4}'; }
+h0=$(memstat HeapAlloc)
+s0=$(memstat Stack)
+timeout 120 "$OUT/idleconns" -addr "127.0.0.1:$PORT" -conns "$CONNS" -streams "$STREAMS" >"$OUT/idleconns.log" 2>&1 &
+PIDS+=("$!")
+for _ in $(seq 240); do grep -q '^ready' "$OUT/idleconns.log" && break; sleep 0.5; done
+grep -q '^ready' "$OUT/idleconns.log" || { echo "idleheap.sh: idleconns did not get ready:" >&2; cat "$OUT/idleconns.log" >&2; exit 1; }
+sleep 1 # writers linger 100 ms, then retire
+h1=$(memstat HeapAlloc)
+s1=$(memstat Stack)
+curl -fs "http://$PPROF/debug/pprof/heap" -o "$OUT/heap.prof"
+n=$((CONNS * (STREAMS > 0 ? STREAMS : 1)))
+unit=$([[ $STREAMS -gt 0 ]] && echo stream || echo connection)
+echo "per $unit: live heap $(((h1 - h0) / n)) bytes, goroutine stacks $(((s1 - s0) / n)) bytes ($CONNS connections, $STREAMS streams each; $OUT)"
