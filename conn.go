@@ -342,6 +342,10 @@ func (c *conn) readAndEnd() error {
 	err := c.readLoop()
 	for err == errPark {
 		c.rd.streamSincePark = false
+		// The Framer keeps nothing between frames that parking must
+		// keep; the next readLoop makes a new one. Before park: once
+		// parked, another goroutine may resume the reader.
+		c.rd.fr = nil
 		if c.srv.poller.park(c) {
 			c.wq.retireSoon()
 			return nil
@@ -454,8 +458,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 // only then publishes it (conn.w): whoever queues a frame from outside the
 // reader (Shutdown, a timer) checks conn.w under mu first.
 func (c *conn) startWriter() {
-	c.rd.fr = http2.NewFramer(nil, c.rd.br)
-	c.rd.fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
+	c.rd.fr = c.newReadFramer()
 	c.rd.hdec = hpack.NewDecoder(4096, c.onField)
 	c.rd.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
 
@@ -494,6 +497,14 @@ func (c *conn) startWriter() {
 	c.armIdleLocked()
 	c.startKeepaliveLocked()
 	c.startAgeLocked()
+}
+
+// newReadFramer makes the reader's Framer, which reads every frame header
+// and the frames other than DATA and HEADERS. Reader only.
+func (c *conn) newReadFramer() *http2.Framer {
+	fr := http2.NewFramer(nil, c.rd.br)
+	fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
+	return fr
 }
 
 // teardown runs when the reader stops: every stream fails, timers stop,
@@ -566,6 +577,9 @@ func (c *conn) teardown() {
 // readLoop reads frames until the connection ends. A connection error
 // comes back as a connError.
 func (c *conn) readLoop() error {
+	if c.rd.fr == nil {
+		c.rd.fr = c.newReadFramer()
+	}
 	for !c.failing.Load() {
 		if c.shouldHop() {
 			return errHop

@@ -335,6 +335,12 @@ func (w *writer) retire() bool {
 	}
 	fr := w.fr
 	w.fr, w.hbuf = nil, bytes.Buffer{} // the header block buffer keeps its largest block's array
+	w.waiting = nil
+	if w.ready.n == 0 {
+		for i := range w.ready.rings {
+			w.ready.rings[i] = streamRing{}
+		}
+	}
 	if w.c.wq.retire() {
 		return true
 	}
