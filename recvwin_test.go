@@ -71,6 +71,23 @@ func (tst *serverTester) sendN(id uint32, n int) {
 	}
 }
 
+// grownStream opens stream 1 on a windowServer with a 50 ms round trip
+// and doubles its window to 128 KiB: its handler reads the first quarter
+// 10 ms after it arrived. Inside run.
+func grownStream(t *testing.T) (*serverTester, *handlerCall) {
+	t.Helper()
+	tst := newServerTester(t, nil, windowServer)
+	tst.greetRTT(50 * time.Millisecond)
+	tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+	c := tst.call(1)
+	tst.sendN(1, 16<<10)
+	time.Sleep(10 * time.Millisecond)
+	readN(t, c.st, 16<<10)
+	tst.wantWindowUpdate(1, 16<<10+64<<10)
+	tst.wantWindowUpdate(0, 64<<10)
+	return tst, c
+}
+
 // TestRecvWindowGrowsWhenReadKeepsUp: a handler that reads each quarter
 // window well within half a round trip doubles its stream's window, and
 // the connection window grows with it; up to MaxStreamWindowSize.
@@ -128,15 +145,7 @@ func TestRecvWindowSlowReaderStays(t *testing.T) {
 // second gives back half of its growth out of the next credit.
 func TestRecvWindowShrinksAfterQuiet(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, nil, windowServer)
-		tst.greetRTT(50 * time.Millisecond)
-		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
-		c := tst.call(1)
-		tst.sendN(1, 16<<10)
-		time.Sleep(10 * time.Millisecond)
-		readN(t, c.st, 16<<10)
-		tst.wantWindowUpdate(1, 16<<10+64<<10) // now 128 KiB
-		tst.wantWindowUpdate(0, 64<<10)
+		tst, c := grownStream(t)
 		time.Sleep(2 * time.Second)
 		tst.sendN(1, 32<<10)
 		readN(t, c.st, 32<<10)
@@ -316,15 +325,7 @@ func TestRecvWindowJumps(t *testing.T) {
 // client now allows.
 func TestRecvWindowPeerSettingsWhileGrown(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, nil, windowServer)
-		tst.greetRTT(50 * time.Millisecond)
-		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
-		c := tst.call(1)
-		tst.sendN(1, 16<<10)
-		time.Sleep(10 * time.Millisecond)
-		readN(t, c.st, 16<<10)
-		tst.wantWindowUpdate(1, 16<<10+64<<10)
-		tst.wantWindowUpdate(0, 64<<10)
+		tst, c := grownStream(t)
 
 		tst.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
 		tst.wantSettingsAck()
