@@ -143,7 +143,7 @@ func TestFaultC_SteadyProgressIsNotAStall(t *testing.T) {
 		tst.greet(http2.Setting{ID: http2.SettingInitialWindowSize, Val: bigWindow})
 		tst.get(1, "/")
 		c := tst.call(1)
-		done := goWrite(c.st, 200<<10)
+		done := goWrite(c.st, 3*sendBufferSize) // more than the window, the progress and the buffer
 		tst.wantDataTotal(1, true, 65535)
 		for range 15 { // 30 s: six StallTimeouts
 			time.Sleep(2 * time.Second)

@@ -99,7 +99,7 @@ func (f *outflow) add(n int64) bool {
 // bodies a connection holds never exceed its connection window (nor, per
 // stream, the stream window): a client that withholds its connection
 // window makes every handler wait with nothing buffered, instead of
-// 64 KiB on each stream. Buffered bytes always fit the writer's window,
+// 128 KiB on each stream. Buffered bytes always fit the writer's window,
 // so the writer never waits on the connection window with data in hand.
 // The writer gives credit back on the peer's WINDOW_UPDATE and for
 // buffered bytes it drops.
@@ -124,9 +124,10 @@ type creditWaiter struct {
 }
 
 // sendCreditSlack is how far buffered response bodies may run ahead of the
-// connection window: four streams' send buffers, so that RFC 9218's order
-// holds among the first few streams even when a small window is spent.
-const sendCreditSlack = 4 * sendBufferSize
+// connection window: two streams' send buffers (256 KiB), so that RFC
+// 9218's order holds among the first few streams even when a small window
+// is spent.
+const sendCreditSlack = 2 * sendBufferSize
 
 // take grants up to n bytes of credit to st: what the writer set aside
 // for it, or what is free. With none, st waits its turn (give).

@@ -925,9 +925,8 @@ type outRef struct {
 
 // maxRefBatch bounds a batch that holds chunks: it goes out once it
 // reaches the huge buffer's size, as a batch of copies would. (256 KiB
-// changed nothing measurable: with one stream per connection the writer
-// runs out of work, and flushes, at about 128 KiB anyway, since a stream
-// buffers at most 64 KiB ahead of it.)
+// changed nothing measurable while streams buffered at most 64 KiB: the
+// writer ran out of work, and flushed, at about 128 KiB anyway.)
 const maxRefBatch = hugeWriteBufferSize
 
 // addRef appends a whole chunk to the batch; the batch owns it from now
