@@ -323,7 +323,7 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 		incr, connIncr = st.creditLocked(give)
 	}
 	st.recv.mu.Unlock()
-	c.sendCredit(id, incr, connIncr)
+	c.sendCredit(st, incr, connIncr)
 	if overrun || short {
 		// Section 8.1.1: content-length must match the DATA received.
 		return nil, c.streamFailed(streamError{id, ErrCodeProtocol, "content_length_mismatch"})

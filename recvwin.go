@@ -196,10 +196,13 @@ func growthFactor(rtt, elapsed time.Duration) int32 {
 	return int32(min(max(rtt/(2*elapsed), 2), maxGrowth))
 }
 
-// sendCredit queues the WINDOW_UPDATEs creditLocked asked for.
-func (c *conn) sendCredit(id uint32, streamIncr, connIncr uint32) {
+// sendCredit queues the WINDOW_UPDATEs creditLocked asked for. The
+// stream's goes with st, so that the writer can drop it if it has reset
+// the stream meanwhile (a handler's Read and the writer's reset for a
+// stall race).
+func (c *conn) sendCredit(st *Stream, streamIncr, connIncr uint32) {
 	if streamIncr > 0 {
-		c.wq.push(writeItem{kind: itemWindowUpdate, id: id, n: streamIncr})
+		c.wq.push(writeItem{kind: itemWindowUpdate, st: st, id: st.id, n: streamIncr})
 	}
 	if connIncr > 0 {
 		c.wq.push(writeItem{kind: itemWindowUpdate, id: 0, n: connIncr})

@@ -299,7 +299,7 @@ func (st *Stream) tryRead(p []byte) (int, chan struct{}, error) {
 			incr, connIncr = st.creditLocked(n)
 		}
 		st.recv.mu.Unlock()
-		st.c.sendCredit(st.id, incr, connIncr)
+		st.c.sendCredit(st, incr, connIncr)
 		return n, nil, nil
 	}
 	err := st.recv.err

@@ -40,7 +40,7 @@ const (
 	itemPeerSettings                 // apply the peer's SETTINGS, then ACK them
 	itemPing                         // PING with data
 	itemPingAck                      // PING ACK with data
-	itemWindowUpdate                 // WINDOW_UPDATE n for stream id (0: connection): window we give back
+	itemWindowUpdate                 // WINDOW_UPDATE n for stream id (0: connection; st, the stream, if known): window we give back
 	itemPeerWindow                   // the peer's WINDOW_UPDATE n for st (nil: connection)
 	itemReset                        // RST_STREAM code on stream id (st when it is still known)
 	itemGoAway                       // GOAWAY id, code, debug
@@ -380,6 +380,11 @@ func (w *writer) handle(it *writeItem) {
 	case itemPingAck:
 		w.check(w.fr.WritePing(true, it.data))
 	case itemWindowUpdate:
+		if it.st != nil && it.st.out.reset {
+			// Our RST_STREAM is out: nothing more goes on the stream
+			// (RFC 9113 section 5.1), credit included.
+			break
+		}
 		w.check(w.fr.WriteWindowUpdate(it.id, it.n))
 	case itemPeerWindow:
 		w.peerWindowUpdate(it.st, it.n)
