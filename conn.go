@@ -35,6 +35,8 @@ type conn struct {
 	opened bool
 	// handedOff is set when the connection went to Server.HTTP1.
 	handedOff bool
+	// parkArmed: the park deadline is set; guarded by parkMu (below).
+	parkArmed bool
 	// sentResponse is set by the writer when it writes HEADERS or DATA,
 	// and taken by the reader as it judges a client's PING (pings.go).
 	sentResponse atomic.Bool
@@ -48,9 +50,9 @@ type conn struct {
 	// SETTINGS are its first item: whoever finds it nil under mu must not
 	// queue anything (the connection is still in its handshake or
 	// preface).
-	w    *writer
-	work chan *Stream  // hands a stream to an idle worker (see worker)
-	done chan struct{} // closed at teardown: the writer and idle workers stop
+	w       *writer
+	workers workers       // idle handler goroutines (handler.go)
+	done    chan struct{} // closed at teardown: the writer and idle workers stop
 
 	// srtt is the round trip to the client, in microseconds, from our
 	// SETTINGS to its acknowledgement; 0: not measured (recvwin.go).
@@ -69,8 +71,11 @@ type conn struct {
 	// reader or by the stream that leaves the connection idle, cleared by
 	// the reader when it passes. Closing paths set their own deadline
 	// under parkMu, after noPark, so that the reader never clears theirs.
-	parkMu    sync.Mutex
-	parkArmed bool // guarded by parkMu
+	parkMu sync.Mutex
+	// settingsAt is when our SETTINGS were queued, in µs since
+	// processStart: the reader's, for srtt (recvwin.go). (Here, it
+	// fills what parkMu leaves of eight bytes.)
+	settingsAt uint32
 	// lingerUntil is the read deadline a closing path set (Unix
 	// nanoseconds; 0: none), guarded by parkMu: a timeout before it came
 	// from an older park deadline, and the reader reads on.
@@ -95,13 +100,9 @@ type conn struct {
 	nstreams     atomic.Int32       // len(streams), readable without mu
 	lastStreamID uint32             // guarded by mu: highest client stream ID seen
 	handlers     int32              // guarded by mu: handler goroutines running
-	idleWorkers  atomic.Int32       // handler goroutines waiting on work for another stream
+	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
 	pending      []*Stream          // guarded by mu: streams waiting for a handler slot
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
-	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
-	// settingsAt is when our SETTINGS were queued, in µs since
-	// processStart: the reader's, for srtt (recvwin.go).
-	settingsAt uint32
 }
 
 // reader is the state only the reader goroutine touches: nothing else may
@@ -136,20 +137,21 @@ type reader struct {
 // checks, so that nothing is armed or queued once the connection is torn
 // down.
 type connLife struct {
-	goingAway     bool   // our final GOAWAY is queued; no new streams
-	shutdownSent  bool   // the first, 2^31-1 GOAWAY is queued
-	closeQueued   bool   // itemClose is queued
-	failed        bool   // a connection error is being sent
-	goAwayID      uint32 // when goingAway, the last stream we serve
-	closed        bool   // torn down: nothing may be armed or queued
-	idleArmed     bool
+	goingAway     bool          // our final GOAWAY is queued; no new streams
+	shutdownSent  bool          // the first, 2^31-1 GOAWAY is queued
+	closeQueued   bool          // itemClose is queued
+	failed        bool          // a connection error is being sent
+	closed        bool          // torn down: nothing may be armed or queued
+	idleArmed     bool          // idleTimer is set
 	pingOut       bool          // our keepalive PING awaits its ACK (keepalive.go)
-	idleTimer     *time.Timer   // made once, re-armed with Reset
-	idleAt        time.Duration // when the armed idle timer is due, since processStart
 	draining      bool          // drained for its age or by ConnInfo.Drain (age.go)
 	drainAsked    bool          // ConnInfo.Drain came before the writer started
+	goAwayID      uint32        // when goingAway, the last stream we serve
+	idleTimer     *time.Timer   // made once, re-armed with Reset
+	idleAt        time.Duration // when the armed idle timer is due, since processStart
 	settingsTimer *time.Timer
 	keepalive     *time.Timer // keepalive.go
+	workerSweep   *time.Timer // retires idle workers (handler.go); made on first use
 	rare          *lifeRare   // made on first use: most connections never need it
 }
 
@@ -210,7 +212,6 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.wq.wake = make(chan struct{}, 1)
 	c.wq.space = make(chan struct{}, 1)
-	c.work = make(chan *Stream)
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
 	return c
 }
@@ -525,6 +526,7 @@ func (c *conn) teardown() {
 	// *ConnectionError, ours, the peer's, or the transport's end.
 	cause := context.Cause(c.ctx)
 	close(c.done)
+	c.workers.retireAll() // after done: a worker going idle from now on sees it
 	if c.handedOff {
 		c.srv.forget(c)
 		return
@@ -552,6 +554,7 @@ func (c *conn) teardown() {
 	stopTimer(c.life.idleTimer)
 	stopTimer(c.life.settingsTimer)
 	stopTimer(c.life.keepalive)
+	stopTimer(c.life.workerSweep)
 	if r := c.life.rare; r != nil {
 		stopTimer(r.shutdownTimer)
 		stopTimer(r.ageTimer)

@@ -310,6 +310,49 @@ func TestFaultI_IdleWorkersLeave(t *testing.T) {
 	})
 }
 
+// TestIdleWorkersLeaveAtTeardown: idle workers leave with their
+// connection, at once, not after workerLinger; so do workers whose
+// handlers return after the teardown (they must not wait as idle for a
+// stream that can never come).
+func TestIdleWorkersLeaveAtTeardown(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handlersReturnAfterClose=%v", late), func(t *testing.T) {
+			run(t, func(t *testing.T) {
+				tst := newServerTester(t, nil)
+				tst.greet()
+				var ids []uint32
+				var calls []*handlerCall
+				for id := uint32(1); id <= 31; id += 2 {
+					tst.get(id, "/")
+					ids = append(ids, id)
+					calls = append(calls, tst.call(id))
+				}
+				if !late {
+					for _, c := range calls {
+						close(c.release)
+					}
+					tst.wantResponses(ids...)
+					synctest.Wait()
+					if n := countWorkers(); n != 16 {
+						t.Fatalf("%d idle handler goroutines after the burst, want 16", n)
+					}
+				}
+				tst.cc.Close()
+				<-tst.served
+				if late {
+					for _, c := range calls {
+						close(c.release)
+					}
+				}
+				synctest.Wait() // no time passes: workerLinger plays no part
+				if n := countWorkers(); n != 0 {
+					t.Fatalf("%d handler goroutines after the connection closed, want 0", n)
+				}
+			})
+		})
+	}
+}
+
 // countWorkers counts the bubble's handler goroutines, running a handler
 // or waiting for the next stream.
 func countWorkers() int {

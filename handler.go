@@ -3,6 +3,7 @@ package h2server
 import (
 	"errors"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,59 +14,172 @@ import (
 // and, above all, growing a new goroutine's stack for every request.
 const maxIdleWorkers = 16
 
-// workerLinger is how long an idle worker waits for the connection's next
-// stream before it exits, as the writer does: a connection between bursts
-// keeps no handler goroutines.
+// workerLinger is how long a connection keeps idle workers once no
+// stream comes: a connection between bursts keeps no handler goroutines.
 const workerLinger = 100 * time.Millisecond
 
+// workQueueLen is the capacity of workers.work: streams handed to idle
+// workers that have not yet reached their receive. Idle workers waiting
+// in it take streams directly; a full queue makes spawn start a goroutine.
+const workQueueLen = 4
+
+// workers hands a connection's streams to its idle handler goroutines.
+//
+// An idle worker counts itself in idle and then waits on work. Whoever
+// takes one from idle (reserve) owes that count one item on work: a
+// stream to run (spawn), or nil to exit (the sweep, teardown). So a
+// worker that counted itself in always gets exactly one item, and
+// nothing waits for a worker that will never come.
+//
+// Idle workers have no timer each (arming one per request cost about 5%
+// of a small request's CPU): one sweep per connection, while any worker
+// is idle, retires them all once workerLinger passed with no stream
+// handed out.
+type workers struct {
+	work  chan *Stream  // made by the first spawn, under conn.mu
+	idle  atomic.Int32  // idle workers not reserved yet
+	flags atomic.Uint32 // workUsed, sweepArmed
+}
+
+const (
+	workUsed   = 1 << iota // a stream was handed to an idle worker since the last sweep
+	sweepArmed             // the sweep timer is set (or the connection ended)
+)
+
+// reserve takes one idle worker, if any.
+func (p *workers) reserve() bool {
+	for {
+		n := p.idle.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.idle.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// goIdle counts the calling worker in as idle, unless enough are.
+func (p *workers) goIdle() bool {
+	for {
+		n := p.idle.Load()
+		if n >= maxIdleWorkers {
+			return false
+		}
+		if p.idle.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// retireAll tells every idle worker to exit. It may wait for reserved
+// workers to reach their receive, so the caller holds no lock.
+func (p *workers) retireAll() {
+	for p.reserve() {
+		p.work <- nil
+	}
+}
+
 // worker runs st's handler, then the handlers of later streams handed to
-// it by startHandler, until the connection ends, enough others idle, or
-// no stream comes for workerLinger.
+// it by spawn, until the connection ends, enough others idle, or the
+// sweep retires it.
 func (c *conn) worker(st *Stream) {
 	// The loop keeps its frame small: a handler blocked in Read sits on
 	// top of it, and a goroutine whose stack fits in its first 2 KiB never
-	// grows (measured: a stream waiting for its body then costs 2 KiB of
-	// stack instead of 4).
-	var idle *time.Timer
+	// grows.
 	for st != nil {
 		c.runHandler(st)
-		st = c.nextWork(&idle)
+		st = c.nextWork()
 	}
-	stopTimer(idle)
 }
 
 // nextWork waits for the connection's next stream as an idle worker; nil
-// when the connection ends, enough workers already idle, or none comes
-// for workerLinger. *idle is the worker's own timer, made once.
-func (c *conn) nextWork(idle **time.Timer) *Stream {
-	if c.idleWorkers.Add(1) > maxIdleWorkers {
-		c.idleWorkers.Add(-1)
+// when the connection ends, enough workers already idle, or the sweep
+// retires idle workers.
+func (c *conn) nextWork() *Stream {
+	p := &c.workers
+	if !p.goIdle() {
 		return nil
 	}
-	if *idle == nil {
-		*idle = time.NewTimer(workerLinger)
-	} else {
-		(*idle).Reset(workerLinger)
+	if p.flags.Load()&sweepArmed == 0 {
+		c.armSweep()
 	}
+	// teardown closes done and then retires the idle workers: a worker
+	// counted in after that finds done closed and takes its count back,
+	// unless someone reserved it already (and so owes it an item).
 	select {
-	case st := <-c.work:
-		return st
-	case <-(*idle).C:
 	case <-c.done:
+		if p.reserve() {
+			return nil
+		}
+	default:
 	}
-	// c.work is unbuffered: no stream was handed to us (spawn counts
-	// the idle worker it hands one to out itself).
-	c.idleWorkers.Add(-1)
-	return nil
+	return <-p.work
 }
 
-// spawn runs st's handler on an idle worker, or a new one.
+// spawn runs st's handler on an idle worker, or a new one; c.mu held.
 func (c *conn) spawn(st *Stream) {
-	select {
-	case c.work <- st:
-		c.idleWorkers.Add(-1)
-	default:
-		go c.worker(st)
+	p := &c.workers
+	if p.work == nil {
+		p.work = make(chan *Stream, workQueueLen)
+	}
+	if p.reserve() {
+		if p.flags.Load()&workUsed == 0 {
+			p.flags.Or(workUsed)
+		}
+		select {
+		case p.work <- st:
+			return
+		default:
+			// Full (reserved workers still on their way): the
+			// reservation goes back, and st gets its own goroutine
+			// rather than wait under mu.
+			p.idle.Add(1)
+		}
+	}
+	go c.worker(st)
+}
+
+// armSweep sets the sweep timer unless it is set or the connection ended.
+func (c *conn) armSweep() {
+	p := &c.workers
+	if p.flags.Or(sweepArmed)&sweepArmed != 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.life.closed {
+		return // armed stays set: teardown retires the workers
+	}
+	if c.life.workerSweep == nil {
+		c.life.workerSweep = time.AfterFunc(workerLinger, c.sweepWorkers)
+	} else {
+		c.life.workerSweep.Reset(workerLinger)
+	}
+}
+
+// sweepWorkers runs workerLinger after armSweep: it retires the idle
+// workers if no stream was handed to one meanwhile, and looks again later
+// otherwise.
+func (c *conn) sweepWorkers() {
+	p := &c.workers
+	c.mu.Lock()
+	if c.life.closed {
+		c.mu.Unlock()
+		return
+	}
+	if p.flags.And(^uint32(workUsed))&workUsed != 0 {
+		c.life.workerSweep.Reset(workerLinger)
+		c.mu.Unlock()
+		return
+	}
+	p.flags.And(^uint32(sweepArmed))
+	c.mu.Unlock()
+	p.retireAll()
+	// A worker that went idle after retireAll counted itself and saw
+	// armed still set: arm for it (it or this sweep sees the other).
+	if p.idle.Load() > 0 {
+		c.armSweep()
 	}
 }
 
