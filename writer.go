@@ -182,11 +182,13 @@ type writer struct {
 	err          error // the first write error; after it, nothing is written
 	linger       *time.Timer
 	closing      bool // itemClose seen
+	stallArmed   bool // stallTimer is set
 
 	// Streams that cannot send for want of a window (see stall).
 	stalls     []*Stream
 	stallTimer *time.Timer
-	stallArmed bool
+
+	blocks *blockCache // made on first use, dropped when the goroutine retires
 }
 
 // outStream is the writer's own part of a Stream, kept apart from the
@@ -335,6 +337,8 @@ func (w *writer) retire() bool {
 	}
 	fr := w.fr
 	w.fr, w.hbuf = nil, bytes.Buffer{} // the header block buffer keeps its largest block's array
+	blocks := w.blocks
+	w.blocks = nil
 	w.waiting = nil
 	if w.ready.n == 0 {
 		for i := range w.ready.rings {
@@ -344,7 +348,7 @@ func (w *writer) retire() bool {
 	if w.c.wq.retire() {
 		return true
 	}
-	w.fr = fr // work arrived: the writer goes on
+	w.fr, w.blocks = fr, blocks // work arrived: the writer goes on
 	return false
 }
 
@@ -409,7 +413,7 @@ func (w *writer) applySettings(it *writeItem) {
 	for _, s := range it.settings {
 		switch s.ID {
 		case http2.SettingHeaderTableSize:
-			w.henc.SetMaxDynamicTableSizeLimit(s.Val)
+			w.setPeerTableSize(s.Val)
 		case http2.SettingMaxFrameSize:
 			w.maxFrameSize = s.Val
 		case http2.SettingInitialWindowSize:
@@ -432,6 +436,12 @@ func (w *writer) applySettings(it *writeItem) {
 		}
 	}
 	w.check(w.fr.WriteSettingsAck())
+}
+
+// setPeerTableSize applies the peer's SETTINGS_HEADER_TABLE_SIZE.
+func (w *writer) setPeerTableSize(n uint32) {
+	w.henc.SetMaxDynamicTableSizeLimit(n)
+	w.blocks.clear() // the next block may have to begin with a size update
 }
 
 func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
@@ -797,11 +807,7 @@ func isFinal(fields []hpack.HeaderField) bool {
 // and writes it as HEADERS plus as many CONTINUATION frames as the peer's
 // MAX_FRAME_SIZE demands.
 func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream bool) {
-	w.hbuf.Reset()
-	for _, f := range fields {
-		w.henc.WriteField(f)
-	}
-	block := w.hbuf.Bytes()
+	block := w.encodeBlock(fields)
 	max := int(w.maxFrameSize)
 	first := block
 	if len(first) > max {
@@ -822,6 +828,113 @@ func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream b
 		block = block[len(frag):]
 		w.check(w.fr.WriteContinuation(id, len(block) == 0, frag))
 	}
+}
+
+// encodeBlock encodes fields as one header block. The result is valid
+// until the next call.
+func (w *writer) encodeBlock(fields []hpack.HeaderField) []byte {
+	if block := w.blocks.lookup(fields); block != nil {
+		return block
+	}
+	w.hbuf.Reset()
+	for _, f := range fields {
+		w.henc.WriteField(f)
+	}
+	block := w.hbuf.Bytes()
+	if onlyIndexed(block) {
+		if w.blocks == nil {
+			w.blocks = new(blockCache)
+		}
+		w.blocks.add(fields, block)
+	} else {
+		w.blocks.clear() // the dynamic table may have changed
+	}
+	return block
+}
+
+// blockCache keeps header blocks that HPACK encoded as indexed fields
+// only, with the fields they encode. Encoding such a block changed
+// nothing in the encoder's dynamic table, so the same fields encode to
+// the same bytes until the table next changes: until a block with a
+// literal field (which may add an entry, moving every index) or a table
+// size update, which clear the cache. Responses that repeat their head
+// exactly (a fixed-size file, 204 and 304 answers, gRPC's heads and
+// trailers, which alternate) then cost a comparison of their fields
+// instead of two hash lookups per field in the encoder's tables.
+type blockCache struct {
+	n       int
+	next    int // the entry add replaces once all are used
+	entries [blockCacheLen]struct {
+		fields []hpack.HeaderField
+		block  []byte
+	}
+}
+
+const blockCacheLen = 4
+
+// lookup returns the cached block that encodes fields, or nil.
+func (bc *blockCache) lookup(fields []hpack.HeaderField) []byte {
+	if bc == nil {
+		return nil
+	}
+	for i := range bc.n {
+		if e := &bc.entries[i]; sameFields(e.fields, fields) {
+			return e.block
+		}
+	}
+	return nil
+}
+
+func (bc *blockCache) add(fields []hpack.HeaderField, block []byte) {
+	i := bc.n
+	if i == blockCacheLen {
+		i = bc.next
+		bc.next = (bc.next + 1) % blockCacheLen
+	} else {
+		bc.n++
+	}
+	e := &bc.entries[i]
+	e.fields = append(e.fields[:0], fields...)
+	e.block = append(e.block[:0], block...)
+}
+
+// clear forgets every block (their arrays stay for reuse).
+func (bc *blockCache) clear() {
+	if bc != nil {
+		bc.n, bc.next = 0, 0
+	}
+}
+
+func sameFields(a, b []hpack.HeaderField) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// onlyIndexed reports whether an HPACK header block holds nothing but
+// indexed fields (RFC 7541 section 6.1): a 1 bit, then the index as an
+// integer with a 7-bit prefix (section 5.1).
+func onlyIndexed(block []byte) bool {
+	for i := 0; i < len(block); {
+		b := block[i]
+		i++
+		if b&0x80 == 0 {
+			return false
+		}
+		if b&0x7f == 0x7f { // the index continues: 7 bits a byte, the last without its top bit
+			for i < len(block) && block[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+	}
+	return true
 }
 
 // streamRing is the writer's FIFO of streams with something to send.
