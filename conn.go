@@ -124,11 +124,15 @@ type reader struct {
 	// fromServe: the connection came from Serve, so the reader may move
 	// to a new goroutine (shouldHop) or park.
 	fromServe   bool
-	pingStrikes uint8         // client PINGs that came too soon (pings.go)
-	lastPing    uint32        // when the client last sent a PING: ms since processStart, 0: never
-	hopAt       time.Duration // when the reader last moved, since processStart; 0: never
-	glitches    float64       // tokens left in the glitch budget
-	glitchAt    time.Duration // when glitches was last refilled, since processStart; 0: never
+	pingStrikes uint8 // client PINGs that came too soon (pings.go)
+	// readAt is when the reader last read from the socket, in µs since
+	// processStart like nowMicros: what the frames of that read take as
+	// now, for one clock reading per read instead of one per stream.
+	readAt   uint32
+	lastPing uint32        // when the client last sent a PING: ms since processStart, 0: never
+	hopAt    uint32        // when the reader last moved: ms since processStart, 0: never
+	glitches float64       // tokens left in the glitch budget
+	glitchAt time.Duration // when glitches was last refilled, since processStart; 0: never
 }
 
 // connLife is the connection's way to its end, guarded by conn.mu: going
@@ -421,8 +425,8 @@ func (c *conn) shouldHop() bool {
 	if !c.rd.fromServe || c.raw != nil || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
-	now := time.Since(processStart)
-	if c.rd.hopAt != 0 && now-c.rd.hopAt < hopInterval {
+	now := uint32(time.Since(processStart) / time.Millisecond)
+	if c.rd.hopAt != 0 && time.Duration(now-c.rd.hopAt)*time.Millisecond < hopInterval {
 		return false
 	}
 	c.rd.hopAt = now

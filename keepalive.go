@@ -25,9 +25,11 @@ var keepalivePingData = [8]byte{'h', '2', 'k', 'e', 'e', 'p', 'a', 'l'}
 // readNow records that the reader read from the socket: the keepalive
 // clock, in milliseconds since processStart, wrapping after 49 days
 // (silences are measured by subtraction, so only their length must stay
-// below that).
+// below that), and the reader's own clock, rd.readAt. Reader only.
 func (c *conn) readNow() {
-	c.lastRead.Store(uint32(time.Since(processStart) / time.Millisecond))
+	now := time.Since(processStart)
+	c.lastRead.Store(uint32(now / time.Millisecond))
+	c.rd.readAt = uint32(now / time.Microsecond)
 }
 
 // silence is how long the reader has read nothing.

@@ -633,7 +633,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		id:    id,
 		req:   req,
 		state: stateOpen,
-		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}, win: c.cfg.initialStreamWindow, updAt: nowMicros()},
+		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}, win: c.cfg.initialStreamWindow, updAt: c.rd.readAt},
 	}
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {

@@ -596,19 +596,29 @@ func (st *Stream) Close() error {
 // A response shorter than the content-length it declared cannot end
 // well: it is reset with INTERNAL_ERROR instead (RFC 9113 section 8.1.1).
 func (st *Stream) endLocked(trailers []hpack.HeaderField) error {
-	st.ensureHeadLocked()
-	if st.send.declared >= 0 && st.send.written < st.send.declared && !st.send.noBody {
+	if !st.closeSendLocked(trailers) {
 		st.send.mu.Unlock()
 		st.Reset(ErrCodeInternal)
 		return ErrContentLength
+	}
+	st.send.mu.Unlock()
+	return nil
+}
+
+// closeSendLocked ends the send side, with trailers if any, keeping
+// send.mu; false, with nothing done, when the body is shorter than the
+// content-length it declared.
+func (st *Stream) closeSendLocked(trailers []hpack.HeaderField) bool {
+	st.ensureHeadLocked()
+	if st.send.declared >= 0 && st.send.written < st.send.declared && !st.send.noBody {
+		return false
 	}
 	if trailers != nil {
 		st.extrasLocked().trailersOut = trailers
 	}
 	st.send.closed = true
 	st.notifyLocked()
-	st.send.mu.Unlock()
-	return nil
+	return true
 }
 
 // CancelRead tells the server the handler will read no more of the
@@ -724,31 +734,37 @@ func (st *Stream) notifyLocked() {
 // finish runs when the handler returns: it ends a response the handler
 // left open, stops reading a body nobody will read (RST_STREAM NO_ERROR
 // after the response, RFC 9113 section 8.1), and cancels the context.
+//
+// It takes each half's lock once (send.mu, then recv.mu inside it, as
+// fail does): it runs for every request.
 func (st *Stream) finish() {
 	st.send.mu.Lock()
-	if st.send.err == nil && !st.send.closed {
-		st.endLocked(nil)
+	if st.send.err == nil && !st.send.closed && !st.closeSendLocked(nil) {
+		st.send.mu.Unlock()
+		st.Reset(ErrCodeInternal) // shorter than its content-length
 		st.send.mu.Lock()
 	}
-	if st.send.err == nil && st.stopReading(ErrHandlerReturned) {
+	st.recv.mu.Lock()
+	// Stop reading a body nobody will read (stopReading, inline).
+	stopped := st.send.err == nil && st.recv.err == nil
+	if stopped {
+		st.recv.err = ErrHandlerReturned
+		wake(st.recv.wake)
+	}
+	st.dropBodyLocked() // a body the handler left unread
+	// Drop deadline timers so an abandoned deadline cannot outlive us.
+	if dl := st.deadlinesLocked(); dl != nil {
+		dl.r.set(time.Time{}, nil)
+		dl.w.set(time.Time{}, nil)
+	}
+	st.recv.mu.Unlock()
+	if stopped {
 		st.resetAfterEndLocked(ErrCodeNo)
 	}
 	if st.send.err == nil {
 		st.send.returned = true
 	}
 	st.cancelLocked()
-	st.send.mu.Unlock()
-	st.recv.mu.Lock()
-	st.dropBodyLocked() // a body the handler left unread
-	// Drop deadline timers so an abandoned deadline cannot outlive us.
-	if dl := st.deadlinesLocked(); dl != nil {
-		dl.r.set(time.Time{}, nil)
-	}
-	st.recv.mu.Unlock()
-	st.send.mu.Lock()
-	if dl := st.deadlinesLocked(); dl != nil {
-		dl.w.set(time.Time{}, nil)
-	}
 	st.send.mu.Unlock()
 }
 
