@@ -155,7 +155,7 @@ type connLife struct {
 	idleAt        time.Duration // when the armed idle timer is due, since processStart
 	settingsTimer *time.Timer
 	keepalive     *time.Timer // keepalive.go
-	workerSweep   *time.Timer // retires idle workers (handler.go); made on first use
+	sweep         *time.Timer // retires idle workers and writer (handler.go); made on first use
 	rare          *lifeRare   // made on first use: most connections never need it
 }
 
@@ -530,6 +530,7 @@ func (c *conn) teardown() {
 	// *ConnectionError, ours, the peer's, or the transport's end.
 	cause := context.Cause(c.ctx)
 	close(c.done)
+	wake(c.wq.wake)       // after done: an idle writer wakes to see it
 	c.workers.retireAll() // after done: a worker going idle from now on sees it
 	if c.handedOff {
 		c.srv.forget(c)
@@ -558,7 +559,7 @@ func (c *conn) teardown() {
 	stopTimer(c.life.idleTimer)
 	stopTimer(c.life.settingsTimer)
 	stopTimer(c.life.keepalive)
-	stopTimer(c.life.workerSweep)
+	stopTimer(c.life.sweep)
 	if r := c.life.rare; r != nil {
 		stopTimer(r.shutdownTimer)
 		stopTimer(r.ageTimer)

@@ -353,6 +353,43 @@ func TestIdleWorkersLeaveAtTeardown(t *testing.T) {
 	}
 }
 
+// TestIdleWriterLeaves: a connection that cannot park (ServeConn) keeps
+// no writer goroutine once it has had nothing to write for a while (the
+// sweep's workerLinger, 100 to 200 ms), and the next response starts
+// one again.
+func TestIdleWriterLeaves(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet()
+		tst.get(1, "/")
+		close(tst.call(1).release)
+		tst.wantResponses(1)
+		synctest.Wait()
+		if n := countGoroutines("(*writer).run"); n != 1 {
+			t.Fatalf("%d writer goroutines right after a response, want 1 (it lingers)", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := countGoroutines("(*writer).run"); n != 0 {
+			t.Fatalf("%d writer goroutines 1 s after the last response, want 0", n)
+		}
+		tst.get(3, "/")
+		close(tst.call(3).release)
+		tst.wantResponses(3)
+	})
+}
+
+// countGoroutines counts the bubble's goroutines with fn on their stack.
+func countGoroutines(fn string) int {
+	n := 0
+	for _, g := range bubbleGoroutines() {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
 // countWorkers counts the bubble's handler goroutines, running a handler
 // or waiting for the next stream.
 func countWorkers() int {

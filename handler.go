@@ -36,18 +36,20 @@ const workQueueLen = 4
 // nothing waits for a worker that will never come.
 //
 // Idle workers have no timer each (arming one per request cost about 5%
-// of a small request's CPU): one sweep per connection, while any worker
-// is idle, retires them all once workerLinger passed with no stream
-// handed out.
+// of a small request's CPU): one sweep per connection (sweepIdle), while
+// any worker is idle, retires them all once workerLinger passed with no
+// stream handed out. The same sweep retires an idle writer goroutine.
 type workers struct {
 	work  chan *Stream  // made by the first spawn, under conn.mu
 	idle  atomic.Int32  // idle workers not reserved yet
-	flags atomic.Uint32 // workUsed, sweepArmed
+	flags atomic.Uint32 // the sweep's: workUsed, writerUsed, writerRetire, sweepArmed
 }
 
 const (
-	workUsed   = 1 << iota // a stream was handed to an idle worker since the last sweep
-	sweepArmed             // the sweep timer is set (or the connection ended)
+	workUsed     = 1 << iota // a stream was handed to an idle worker since the last sweep
+	writerUsed               // the writer woke for work since the last sweep
+	writerRetire             // the sweep asks the writer goroutine to exit when idle
+	sweepArmed               // the sweep timer is set (or the connection ended)
 )
 
 // reserve takes one idle worker, if any.
@@ -128,6 +130,7 @@ func (c *conn) spawn(st *Stream) {
 }
 
 // armSweep sets the sweep timer unless it is set or the connection ended.
+// It takes c.mu.
 func (c *conn) armSweep() {
 	p := &c.workers
 	if p.flags.Or(sweepArmed)&sweepArmed != 0 {
@@ -138,25 +141,31 @@ func (c *conn) armSweep() {
 	if c.life.closed {
 		return // armed stays set: teardown retires the workers
 	}
-	if c.life.workerSweep == nil {
-		c.life.workerSweep = time.AfterFunc(workerLinger, c.sweepWorkers)
+	if c.life.sweep == nil {
+		c.life.sweep = time.AfterFunc(workerLinger, c.sweepIdle)
 	} else {
-		c.life.workerSweep.Reset(workerLinger)
+		c.life.sweep.Reset(workerLinger)
 	}
 }
 
-// sweepWorkers runs workerLinger after armSweep: it retires the idle
-// workers if no stream was handed to one meanwhile, and looks again later
-// otherwise.
-func (c *conn) sweepWorkers() {
+// sweepIdle runs workerLinger after armSweep. It retires the idle
+// workers if no stream was handed to one meanwhile, asks an idle writer
+// goroutine to exit if it had nothing to write meanwhile, and looks again
+// later while either lingers.
+func (c *conn) sweepIdle() {
 	p := &c.workers
 	c.mu.Lock()
 	if c.life.closed {
 		c.mu.Unlock()
 		return
 	}
-	if p.flags.And(^uint32(workUsed))&workUsed != 0 {
-		c.life.workerSweep.Reset(workerLinger)
+	f := p.flags.And(^uint32(workUsed | writerUsed))
+	if f&writerUsed == 0 && c.wq.isRunning() {
+		p.flags.Or(writerRetire)
+		wake(c.wq.wake)
+	}
+	if f&workUsed != 0 || c.wq.isRunning() {
+		c.life.sweep.Reset(workerLinger)
 		c.mu.Unlock()
 		return
 	}
@@ -164,8 +173,9 @@ func (c *conn) sweepWorkers() {
 	c.mu.Unlock()
 	p.retireAll()
 	// A worker that went idle after retireAll counted itself and saw
-	// armed still set: arm for it (it or this sweep sees the other).
-	if p.idle.Load() > 0 {
+	// armed still set, as may a writer that started: arm for them (each
+	// sees the other's write: the flag cleared, or its count or start).
+	if p.idle.Load() > 0 || c.wq.isRunning() {
 		c.armSweep()
 	}
 }

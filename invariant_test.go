@@ -329,15 +329,12 @@ func (r *invRun) checkGone() {
 			name string
 			t    *time.Timer
 		}{{"idle", c.life.idleTimer}, {"settings", c.life.settingsTimer}, {"keepalive", c.life.keepalive},
-			{"shutdown", rare.shutdownTimer}, {"age", rare.ageTimer}} {
+			{"shutdown", rare.shutdownTimer}, {"age", rare.ageTimer}, {"sweep", c.life.sweep}} {
 			if tm.t != nil && tm.t.Stop() {
 				r.violate("leak_timer", "the %s timer is armed after the connection ended", tm.name)
 			}
 		}
 		c.mu.Unlock()
-		if c.w != nil && c.w.linger != nil && c.w.linger.Stop() {
-			r.violate("leak_timer", "the writer's linger timer is armed after the connection ended")
-		}
 		// Every byte held for a handler and every window's growth left
 		// the receive budget (recvwin.go).
 		if u := r.srv.recv.used.Load(); u != 0 {

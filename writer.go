@@ -140,6 +140,13 @@ func (q *writeQueue) retireSoon() {
 	wake(q.wake)
 }
 
+// isRunning reports whether a writer goroutine runs or is starting.
+func (q *writeQueue) isRunning() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.running
+}
+
 // stop keeps any further writer goroutine from starting.
 func (q *writeQueue) stop() {
 	q.mu.Lock()
@@ -180,9 +187,8 @@ type writer struct {
 	waiting      []*Stream // scratch for writeRound
 	spare        []writeItem
 	err          error // the first write error; after it, nothing is written
-	linger       *time.Timer
-	closing      bool // itemClose seen
-	stallArmed   bool // stallTimer is set
+	closing      bool  // itemClose seen
+	stallArmed   bool  // stallTimer is set
 
 	// Streams that cannot send for want of a window (see stall).
 	stalls     []*Stream
@@ -235,10 +241,6 @@ func (w *writer) newFramer() *http2.Framer {
 	return http2.NewFramer(&w.bw, nil)
 }
 
-// writerLinger is how long an idle writer goroutine waits for more work
-// before it exits; the next frame to send starts a new one.
-const writerLinger = 100 * time.Millisecond
-
 func (w *writer) run() {
 	if w.fr == nil {
 		w.fr = w.newFramer()
@@ -273,22 +275,26 @@ func (w *writer) run() {
 		}
 		yielded = false
 		w.flush()
-		if q.retireNow.Load() && w.ready.n == 0 && w.retire() {
+		// Idle. The goroutine exits when the reader parks (retireNow),
+		// or when the connection's sweep finds it had nothing to write
+		// for workerLinger (writerRetire); the next frame to send
+		// starts a new one. It waits with no timer of its own: arming
+		// one each time it runs out of work cost more than the wait.
+		flags := &w.c.workers.flags
+		if (q.retireNow.Load() || flags.Load()&writerRetire != 0) && w.ready.n == 0 && w.retire() {
 			return
 		}
-		if w.linger == nil {
-			w.linger = time.NewTimer(writerLinger)
-		} else {
-			w.linger.Reset(writerLinger)
+		if flags.Load()&sweepArmed == 0 {
+			w.c.armSweep()
 		}
+		<-q.wake // teardown wakes it too, after closing done
 		select {
-		case <-q.wake:
-		case <-w.linger.C:
-			if w.ready.n == 0 && w.retire() {
-				return
-			}
 		case <-w.c.done:
 			return
+		default:
+		}
+		if flags.Load()&writerUsed == 0 {
+			flags.Or(writerUsed)
 		}
 	}
 }
@@ -298,7 +304,6 @@ func (w *writer) run() {
 // the streams in its rings, stall list and queue, which may have left the
 // stream table already (reset by the client) with bodies it never sent.
 func (w *writer) abandon() {
-	stopTimer(w.linger)
 	stopTimer(w.stallTimer)
 	w.bw.release()
 	drop := func(st *Stream) {
@@ -331,10 +336,7 @@ func (w *writer) retire() bool {
 	// queue lets this one go.
 	w.spare = nil
 	w.bw.release() // flushed: nothing but the scratch slices
-	if w.linger != nil {
-		w.linger.Stop()
-		w.linger = nil
-	}
+	w.c.workers.flags.And(^uint32(writerRetire))
 	fr := w.fr
 	w.fr, w.hbuf = nil, bytes.Buffer{} // the header block buffer keeps its largest block's array
 	blocks := w.blocks
