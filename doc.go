@@ -23,10 +23,13 @@
 // header blocks are encoded in the order they hit the wire), the windows
 // the peer grants us, and each stream's outStream (its send window,
 // priority, its place in the ready rings, whether END_STREAM or
-// RST_STREAM went out); it exits after 100 ms without work and the next
-// frame to send starts another. And it has one goroutine per running
-// handler; after a handler returns, its goroutine waits up to 100 ms for
-// the connection's next stream (at most 16 wait), then exits.
+// RST_STREAM went out); it exits after 100 to 200 ms without work and the
+// next frame to send starts another. And it has one goroutine per running
+// handler; after a handler returns, its goroutine waits for the
+// connection's next stream, and they all exit once no stream came for 100
+// to 200 ms. One timer per connection (handler.go, sweepIdle) retires the
+// idle writer and workers: arming a timer each time one goes idle cost
+// more than the rest of its wait.
 //
 // The three meet at explicit hand-offs: the writer's queue, each stream's
 // receive half (recvHalf, under its own mutex) and send half (sendHalf,
