@@ -342,6 +342,9 @@ func (st *Stream) Trailers() http.Header {
 // sent any number of times and go out at once; the final head is sent
 // once, and is held, like the body, until Flush, a full frame of body, or
 // the end of the response, so that small responses leave in one write.
+// WriteHeaders reads header only while it runs: a handler may reuse one
+// header for many responses (a constant head built once costs no
+// allocation per request) or change it after the call.
 func (st *Stream) WriteHeaders(status int, header http.Header) error {
 	// The handler's goroutine runs this with whatever stack the handler
 	// left: its frame, and what it calls, stay small (the 1xx path and

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/h2server/h2server"
 )
@@ -32,11 +34,41 @@ func (e streamExchange) Write(p []byte) (int, error) {
 func (e streamExchange) Flush() error { return e.st.Flush() }
 
 func (e streamExchange) WriteHead(status int, contentType string, contentLength int) error {
+	return e.st.WriteHeaders(status, heads.get(contentType, contentLength))
+}
+
+// heads keeps the response headers of the handlers' fixed responses,
+// each built once: h2server reads a header only during WriteHeaders, so a
+// handler may hand it the same one every time, as a server for static
+// files would (net/http cannot: every response gets a Header map of its
+// own, which its adapter fills).
+var heads headCache
+
+type headCache struct {
+	m sync.Map
+	n atomic.Int32 // entries stored: at most maxHeads, whatever lengths clients upload
+}
+
+const maxHeads = 64
+
+type headKey struct {
+	contentType   string
+	contentLength int
+}
+
+func (c *headCache) get(contentType string, contentLength int) http.Header {
+	k := headKey{contentType, contentLength}
+	if h, ok := c.m.Load(k); ok {
+		return h.(http.Header)
+	}
 	h := http.Header{"Content-Type": {contentType}}
 	if contentLength >= 0 {
 		h["Content-Length"] = []string{strconv.Itoa(contentLength)}
 	}
-	return e.st.WriteHeaders(status, h)
+	if c.n.Add(1) <= maxHeads {
+		c.m.Store(k, h)
+	}
+	return h
 }
 
 func h2serverHandler() h2server.Handler {
