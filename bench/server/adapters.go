@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/h2server/h2server"
 )
@@ -34,39 +32,43 @@ func (e streamExchange) Write(p []byte) (int, error) {
 func (e streamExchange) Flush() error { return e.st.Flush() }
 
 func (e streamExchange) WriteHead(status int, contentType string, contentLength int) error {
-	return e.st.WriteHeaders(status, heads.get(contentType, contentLength))
+	return e.st.WriteHeaders(status, head(status, contentType, contentLength))
 }
 
 // heads keeps the response headers of the handlers' fixed responses,
-// each built once: h2server reads a header only during WriteHeaders, so a
-// handler may hand it the same one every time, as a server for static
+// built once at start: h2server reads a header only during WriteHeaders,
+// so a handler may hand it the same one every time, as a server of static
 // files would (net/http cannot: every response gets a Header map of its
-// own, which its adapter fills).
-var heads headCache
-
-type headCache struct {
-	m sync.Map
-	n atomic.Int32 // entries stored: at most maxHeads, whatever lengths clients upload
-}
-
-const maxHeads = 64
+// own, which its adapter fills). Other heads are built per response.
+var heads = map[headKey]http.Header{}
 
 type headKey struct {
+	status        int
 	contentType   string
 	contentLength int
 }
 
-func (c *headCache) get(contentType string, contentLength int) http.Header {
-	k := headKey{contentType, contentLength}
-	if h, ok := c.m.Load(k); ok {
-		return h.(http.Header)
+func init() {
+	for _, k := range []headKey{
+		{http.StatusOK, "text/plain", len(helloBody)},
+		{http.StatusOK, "application/octet-stream", len(bigBody)},
+		{http.StatusNotFound, "text/plain", 0},
+	} {
+		heads[k] = buildHead(k.contentType, k.contentLength)
 	}
+}
+
+func head(status int, contentType string, contentLength int) http.Header {
+	if h, ok := heads[headKey{status, contentType, contentLength}]; ok {
+		return h
+	}
+	return buildHead(contentType, contentLength)
+}
+
+func buildHead(contentType string, contentLength int) http.Header {
 	h := http.Header{"Content-Type": {contentType}}
 	if contentLength >= 0 {
 		h["Content-Length"] = []string{strconv.Itoa(contentLength)}
-	}
-	if c.n.Add(1) <= maxHeads {
-		c.m.Store(k, h)
 	}
 	return h
 }
