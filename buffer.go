@@ -160,10 +160,12 @@ var midBufPool = sync.Pool{New: func() any { return new([midBufferSize]byte) }}
 //     again only when bytes are there. A connection with no stream open
 //     reads into a small inline buffer, and its reader parks when input
 //     runs out (see park.go for when).
-//   - Otherwise a connection with no open stream that runs out of input
-//     waits for the peer reading straight into the caller's slice (the
-//     Framer's 9-byte frame header), and reads the rest of what it gets
-//     while idle (preface, SETTINGS, PING) through the small buffer.
+//   - Otherwise (TLS, connections from ServeConn, other systems) a
+//     connection with no open stream that runs out of input waits for the
+//     peer reading straight into the caller's slice (the Framer's 9-byte
+//     frame header), and reads the rest of what it gets while idle
+//     (preface, SETTINGS, PING) through the small buffer. A TLS
+//     connection from Serve parks from there (see readDirect).
 //
 // A busy connection reads many frames per system call. Reader goroutine
 // only.
@@ -189,6 +191,7 @@ type connReader struct {
 	fills    uint16                // buffer fills so far, wrapping: frames of one fill arrived together
 	parkNow  bool                  // readSocket may give up when the socket is empty
 	parked   bool                  // readSocket gave up: the socket was empty and parkNow set
+	gotInput bool                  // a read returned bytes since the reader last started (see readDirect)
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -196,11 +199,11 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	cr.boundary = false // only the first read of a frame may park
 	if cr.r == cr.w {
 		if len(p) >= readBufferSize {
-			return cr.readDirect(p)
+			return cr.readDirect(p, false)
 		}
 		if cr.raw == nil && cr.idle() {
 			cr.release()
-			return cr.readDirect(p)
+			return cr.readDirect(p, boundary)
 		}
 		if err := cr.fill(boundary); err != nil {
 			return 0, err
@@ -212,14 +215,40 @@ func (cr *connReader) Read(p []byte) (int, error) {
 }
 
 // readDirect reads into p without buffering.
-func (cr *connReader) readDirect(p []byte) (int, error) {
+//
+// At a frame boundary, a TLS connection that may park parks when the
+// park deadline passes with nothing read. Its reads go through the TLS
+// layer, which may hold a record it read from the socket before, so an
+// empty socket does not make it idle: only a read of the TLS layer that
+// timed out does. One that may park now gets a deadline that has passed:
+// the read returns what the TLS layer holds, or times out at once,
+// without reading the socket (Go checks the deadline first). So it does
+// so only once a read since the reader started returned bytes: a reader
+// woken for bytes in the socket reads them first.
+func (cr *connReader) readDirect(p []byte, boundary bool) (int, error) {
+	if boundary && cr.c != nil {
+		switch cr.c.mayPark() {
+		case parkNow:
+			if cr.gotInput {
+				cr.c.armParkIn(0)
+			} else {
+				cr.c.armPark()
+			}
+		case parkLater:
+			cr.c.armPark()
+		}
+	}
 	for {
 		n, err := cr.nc.Read(p)
 		if n == 0 && err != nil && cr.parkTimedOut(err) {
+			if boundary && cr.c.mayPark() != parkNever {
+				return 0, errPark
+			}
 			parkEvent(nil, "timeout")
 			continue
 		}
 		if n > 0 {
+			cr.gotInput = true
 			cr.c.readNow()
 		}
 		return n, err
@@ -242,7 +271,18 @@ func (cr *connReader) fill(boundary bool) error {
 			cr.pool = readBufPool.Get().(*[readBufferSize]byte)
 			cr.buf = cr.pool[:]
 		}
-		n, err = cr.nc.Read(cr.buf)
+		for {
+			n, err = cr.nc.Read(cr.buf)
+			if n > 0 || err == nil || !cr.parkTimedOut(err) {
+				break
+			}
+			// The park deadline, armed as the last stream ended.
+			if boundary && cr.c.mayPark() != parkNever {
+				cr.release()
+				return errPark
+			}
+			parkEvent(nil, "timeout")
+		}
 	}
 	cr.r, cr.w = 0, n
 	cr.fills++
@@ -252,6 +292,7 @@ func (cr *connReader) fill(boundary bool) error {
 		}
 		return err
 	}
+	cr.gotInput = true
 	cr.c.readNow()
 	return nil
 }

@@ -257,6 +257,10 @@ func (c *conn) serveAccepted(fromServe bool, base context.Context) error {
 			return err
 		}
 		if fromServe {
+			// A TLS connection parks too, on its TCP socket: it parks
+			// only after a read of the TLS layer found nothing, not even
+			// a record it had buffered (see readDirect).
+			c.raw = rawConnOf(tc.NetConn())
 			go c.serveH2()
 			return nil
 		}
@@ -351,6 +355,7 @@ func (c *conn) readAndEnd() error {
 		// keep; the next readLoop makes a new one. Before park: once
 		// parked, another goroutine may resume the reader.
 		c.rd.fr = nil
+		c.rd.br.gotInput = false // the next reader reads what woke it first
 		if c.srv.poller.park(c) {
 			c.wq.retireSoon()
 			return nil
@@ -381,9 +386,12 @@ func (c *conn) readAndEnd() error {
 	return err
 }
 
-// armPark sets the park deadline unless it is set: the reader, waiting
-// for a frame, then checks whether it may park.
-func (c *conn) armPark() {
+// armPark sets the park deadline, parkDelay away, unless it is set: the
+// reader, waiting for a frame, then checks whether it may park.
+func (c *conn) armPark() { c.armParkIn(parkDelay) }
+
+// armParkIn sets the park deadline d away, unless it is set.
+func (c *conn) armParkIn(d time.Duration) {
 	if c.raw == nil || c.noPark.Load() {
 		return
 	}
@@ -391,7 +399,7 @@ func (c *conn) armPark() {
 	defer c.parkMu.Unlock()
 	if !c.parkArmed && !c.noPark.Load() {
 		c.parkArmed = true
-		c.nc.SetReadDeadline(time.Now().Add(parkDelay))
+		c.nc.SetReadDeadline(time.Now().Add(d))
 	}
 }
 
@@ -422,7 +430,7 @@ const hopInterval = time.Second
 // connections from Serve hop (ServeConn serves on its caller's
 // goroutine), and at most once per hopInterval. Reader only.
 func (c *conn) shouldHop() bool {
-	if !c.rd.fromServe || c.raw != nil || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
+	if !c.rd.fromServe || c.raw != nil && !c.rd.parkFailed || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
 	now := uint32(time.Since(processStart) / time.Millisecond)

@@ -42,13 +42,14 @@
 // nothing outlives the connection. Every mutable field says which
 // goroutine or mutex owns it.
 //
-// An idle connection needs none of them. On Linux, a cleartext TCP
-// connection accepted by Serve parks when it waits for input with no
-// stream open: its reader goroutine exits, its writer too, its socket
+// An idle connection needs none of them. On Linux, a TCP connection
+// accepted by Serve, cleartext or TLS, parks when it waits for input with
+// no stream open: its reader goroutine exits, its writer too, its socket
 // waits in the Server's epoll instance, and the first byte that arrives
 // starts a reader again (park.go says when a connection parks and who may
-// touch a parked one). Other connections (TLS, ServeConn, other systems)
-// keep a reader goroutine, which moves to a fresh goroutine, with a small
+// touch a parked one; connReader.readDirect how a TLS connection makes
+// sure its TLS layer holds no input). Other connections (ServeConn, other
+// systems) keep a reader goroutine, which moves to a fresh goroutine, with a small
 // stack, when the connection goes idle. Either way, a connection holds no
 // read or write buffer while it waits.
 //

@@ -50,7 +50,8 @@ func (p *poller) clock() time.Time {
 // connection not closing. Then:
 //
 //   - a connection that has carried no stream since it last parked (or
-//     since it opened) parks as soon as its socket is empty: it was woken
+//     since it opened) parks as soon as its socket is empty (over TLS:
+//     as soon as a read of its TLS layer times out): it was woken
 //     only by control frames (SETTINGS, PING, WINDOW_UPDATE), or it is a
 //     connection opened ahead of need, and nothing says more is coming;
 //   - one that has carried a stream parks after about parkDelay without

@@ -117,10 +117,11 @@ func (ep *epoll) wait(toks []uint64) ([]uint64, error) {
 	return toks, nil
 }
 
-// rawConnOf returns the raw socket of a connection the reader may park and
-// read directly: a *net.TCPConn, or the socket of a SocketConn. Anything
-// else (TLS, other wrappers, in-memory connections) is read through its
-// own Read.
+// rawConnOf returns the raw socket of a connection the reader may park
+// (and, in cleartext, read directly): a *net.TCPConn, or the socket of a
+// SocketConn. Anything else (a TLS connection before its handshake, other
+// wrappers, in-memory connections) has none; a TLS connection's is taken
+// from its NetConn once the handshake is done.
 func rawConnOf(nc net.Conn) syscall.RawConn {
 	var tc *net.TCPConn
 	switch nc := nc.(type) {

@@ -280,15 +280,12 @@ func TestParkedConnectionEnds(t *testing.T) {
 
 // TestParkGoClient: Go's clients keep a pooled connection between
 // requests; each request after the connection parked wakes it, on the
-// same connection.
+// same connection, over TLS as in cleartext.
 func TestParkGoClient(t *testing.T) {
 	events := watchParking(t)
 	for _, gc := range goClients {
-		if gc.tls {
-			continue // TLS connections do not park
-		}
 		t.Run(gc.name, func(t *testing.T) {
-			ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+			ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, gc.tls)
 			testParkGoClient(t, ls, &http.Client{Transport: gc.pooled(t, ls)}, events)
 		})
 	}
@@ -450,4 +447,88 @@ func TestParkThroughListenerWrapper(t *testing.T) {
 			}
 		})
 	}
+}
+
+// batchConn holds what the client writes, while hold is set, until flush
+// sends it in one write: TLS records that reach the server's socket
+// together.
+type batchConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  bytes.Buffer
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.hold {
+		return b.buf.Write(p)
+	}
+	return b.Conn.Write(p)
+}
+
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hold = false
+	_, err := b.Conn.Write(b.buf.Bytes())
+	b.buf.Reset()
+	return err
+}
+
+// dialParkableTLS is dialParkable over TLS, through a batchConn.
+func dialParkableTLS(t *testing.T, ls *liveServer) (*rawClient, *batchConn) {
+	t.Helper()
+	nc, err := net.Dial("tcp", ls.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := &batchConn{Conn: nc}
+	tc := tls.Client(bc, &tls.Config{RootCAs: ls.pool, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
+	tc.SetDeadline(time.Now().Add(testTimeout))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c := rawClientOver(t, tc)
+	c.ping()
+	c.ping()
+	return c, bc
+}
+
+// TestParkTLS: an idle TLS connection parks (its reader goroutine ends)
+// and wakes for its next frames. The second part is the case only TLS
+// has: two TLS records reach the socket together, so the TLS layer reads
+// both from the socket and hands over the first (a PING) alone. The
+// socket is then empty, but the connection is not idle: the request in
+// the second record, held by the TLS layer, must be served. A reader
+// that parked on an empty socket would leave it there for good.
+func TestParkTLS(t *testing.T) {
+	events := watchParking(t)
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, true)
+	readersBefore := readerGoroutines()
+	c, bc := dialParkableTLS(t, ls)
+	waitParked(t, ls.srv, events, 1)
+	if n := readerGoroutines(); n != readersBefore {
+		t.Errorf("%d read loops while the TLS connection is parked, want %d", n, readersBefore)
+	}
+	c.getHello(1)
+	waitParked(t, ls.srv, events, 1)
+	c.ping() // woken by a control frame alone: parks again at once
+	waitParked(t, ls.srv, events, 1)
+
+	bc.mu.Lock()
+	bc.hold = true
+	bc.mu.Unlock()
+	if err := c.fr.WritePing(false, [8]byte{'t', 'l', 's'}); err != nil {
+		t.Fatal(err)
+	}
+	c.get(3, "/")
+	if err := bc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := c.response(3); status != "200" || body != "hello" {
+		t.Fatalf("status %q body %q, want 200 hello", status, body)
+	}
+	waitParked(t, ls.srv, events, 1)
 }

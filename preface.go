@@ -25,8 +25,9 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, raw: c.raw, c: c}
-	if c.raw != nil {
+	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, c: c}
+	if c.raw != nil && c.info.TLS == nil {
+		c.rd.br.raw = c.raw // cleartext: read the socket itself
 		c.rd.br.rawRead = c.rd.br.readSocket
 	}
 	if d := c.cfg.prefaceTimeout; d > 0 {

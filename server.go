@@ -469,7 +469,8 @@ func (s *Server) Serve(l net.Listener) error {
 		delay = 0
 		c := newConn(s, nc, cfg)
 		// Only connections from Serve park (ServeConn serves on its
-		// caller's goroutine), and not TLS ones: rawConnOf says nil.
+		// caller's goroutine); a TLS one's socket is set after its
+		// handshake (rawConnOf says nil for the *tls.Conn).
 		c.raw = rawConnOf(nc)
 		if !s.track(c) {
 			nc.Close()

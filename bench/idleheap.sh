@@ -11,6 +11,7 @@
 # `go tool pprof -sample_index=inuse_space $OUT/server $OUT/heap.prof`.
 #
 # Environment: CONNS [2000], STREAMS streams per connection [0], PORT [9711],
+# TLS [0; 1: HTTP/2 over TLS 1.3, a fresh self-signed certificate],
 # OUT [a new /tmp/h2idleheap.*]. Only 127.0.0.1 is used; both processes are
 # killed by PID when the script exits.
 set -euo pipefail
@@ -18,6 +19,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [[ -x /usr/local/go/bin/go ]] && export PATH=$PATH:/usr/local/go/bin
 CONNS=${CONNS:-2000}
 STREAMS=${STREAMS:-0}
+TLS=${TLS:-0}
+TLSARGS=()
+[[ $TLS == 1 ]] && TLSARGS=(-tls)
 PORT=${PORT:-9711}
 OUT=${OUT:-$(mktemp -d /tmp/h2idleheap.XXXXXX)}
 mkdir -p "$OUT"
@@ -31,14 +35,14 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 PPROF=127.0.0.1:$((PORT + 1))
-GOMAXPROCS=1 "$OUT/server" -addr "127.0.0.1:$PORT" -quiet -pprof "$PPROF" -memprofilerate 1 >"$OUT/server.log" 2>&1 &
+GOMAXPROCS=1 "$OUT/server" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -quiet -pprof "$PPROF" -memprofilerate 1 >"$OUT/server.log" 2>&1 &
 SP=$!
 PIDS+=("$SP")
 for _ in $(seq 100); do curl -fs "http://$PPROF/debug/pprof/" >/dev/null && break; sleep 0.05; done
 memstat() { curl -fs "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk -v k="$1" '$2 == k {print $4}'; }
 h0=$(memstat HeapAlloc)
 s0=$(memstat Stack)
-timeout 120 "$OUT/idleconns" -addr "127.0.0.1:$PORT" -conns "$CONNS" -streams "$STREAMS" >"$OUT/idleconns.log" 2>&1 &
+timeout 120 "$OUT/idleconns" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -conns "$CONNS" -streams "$STREAMS" >"$OUT/idleconns.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 240); do grep -q '^ready' "$OUT/idleconns.log" && break; sleep 0.5; done
 grep -q '^ready' "$OUT/idleconns.log" || { echo "idleheap.sh: idleconns did not get ready:" >&2; cat "$OUT/idleconns.log" >&2; exit 1; }
@@ -48,4 +52,5 @@ s1=$(memstat Stack)
 curl -fs "http://$PPROF/debug/pprof/heap" -o "$OUT/heap.prof"
 n=$((CONNS * (STREAMS > 0 ? STREAMS : 1)))
 unit=$([[ $STREAMS -gt 0 ]] && echo stream || echo connection)
+[[ $TLS == 1 ]] && unit="$unit (TLS)"
 echo "per $unit: live heap $(((h1 - h0) / n)) bytes, goroutine stacks $(((s1 - s0) / n)) bytes ($CONNS connections, $STREAMS streams each; $OUT)"
