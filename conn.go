@@ -61,9 +61,12 @@ type conn struct {
 	// keepalive timer (keepalive.go).
 	lastRead atomic.Uint32
 
-	// Parking (park.go): raw is the socket of a connection that may park
-	// (immutable once serving), parkTok its registration while parked
-	// (guarded by srv.poller.mu), noPark set once it closes.
+	// Parking (park.go): raw is the socket of a connection that may park,
+	// set before its reader starts (over TLS, after the handshake, while
+	// closing paths may already run: they never read it) and read by the
+	// reader, and by the poller for the connection the reader parked;
+	// parkTok its registration while parked (guarded by srv.poller.mu),
+	// noPark set once it closes.
 	raw     syscall.RawConn
 	parkTok uint64
 	noPark  atomic.Bool
@@ -252,7 +255,7 @@ func (c *conn) serveAccepted(fromServe bool, base context.Context) error {
 		return err
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		if err := c.handshake(tc); err != nil || c.handedOff {
+		if err := c.handshake(tc, ctx); err != nil || c.handedOff {
 			c.teardown()
 			return err
 		}
@@ -441,11 +444,16 @@ func (c *conn) shouldHop() bool {
 	return true
 }
 
-func (c *conn) handshake(tc *tls.Conn) error {
+// handshake runs the TLS handshake under ctx, the connection's parent
+// context: c.ctx's values, but not c.ctx itself, which would keep the
+// record of the handshake's child context (a map, and its Done channel)
+// for the connection's life; nothing cancels c.ctx before the connection
+// opens.
+func (c *conn) handshake(tc *tls.Conn, ctx context.Context) error {
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		tc.SetDeadline(time.Now().Add(d))
 	}
-	if err := tc.HandshakeContext(c.ctx); err != nil {
+	if err := tc.HandshakeContext(ctx); err != nil {
 		level := slog.LevelInfo
 		if errors.Is(err, io.EOF) {
 			// Browsers open spare connections and drop them unused.

@@ -170,6 +170,7 @@ func (c *conn) sweepIdle() {
 		return
 	}
 	p.flags.And(^uint32(sweepArmed))
+	c.life.sweep = nil // nothing lingers: an idle connection keeps no timer for it
 	c.mu.Unlock()
 	p.retireAll()
 	// A worker that went idle after retireAll counted itself and saw

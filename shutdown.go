@@ -75,11 +75,10 @@ func (c *conn) lingerOn() {
 
 // unpark starts the reader of a parked connection again and keeps it from
 // parking: whoever closes the transport from outside the reader calls it
-// first (see park.go).
+// first (see park.go). It does not look at c.raw: a TLS connection sets
+// it after its handshake, while closing paths may already run.
 func (c *conn) unpark() {
-	if c.raw != nil {
-		c.srv.poller.unpark(c)
-	}
+	c.srv.poller.unpark(c)
 }
 
 // closeWrite ends our direction of the transport after the last frame, and
