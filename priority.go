@@ -100,8 +100,11 @@ func decodePriority(b uint8) priority {
 }
 
 // readyRings is the writer's set of ready streams, one FIFO per urgency.
+// The rings are made when a stream first joins, and dropped when the
+// writer goroutine retires with none: an idle connection does not keep
+// their 320 bytes.
 type readyRings struct {
-	rings [8]streamRing
+	rings *[8]streamRing
 	n     int
 }
 
@@ -118,6 +121,9 @@ func (r *readyRings) add(st *Stream, front bool) {
 		return
 	}
 	st.out.inRing = true
+	if r.rings == nil {
+		r.rings = new([8]streamRing)
+	}
 	if front {
 		r.rings[st.out.prio.urgency].pushFront(st)
 	} else {
@@ -128,6 +134,9 @@ func (r *readyRings) add(st *Stream, front bool) {
 
 // next pops the stream to serve: the head of the most urgent ring.
 func (r *readyRings) next() *Stream {
+	if r.n == 0 {
+		return nil
+	}
 	for i := range r.rings {
 		if r.rings[i].n > 0 {
 			r.n--

@@ -311,13 +311,9 @@ func (w *writer) abandon() {
 		st.send.buf.reset()
 		st.send.mu.Unlock()
 	}
-	for i := range w.ready.rings {
-		r := &w.ready.rings[i]
-		for r.n > 0 {
-			drop(r.pop())
-		}
+	for st := w.ready.next(); st != nil; st = w.ready.next() {
+		drop(st)
 	}
-	w.ready.n = 0
 	for _, st := range w.stalls {
 		drop(st)
 	}
@@ -343,9 +339,7 @@ func (w *writer) retire() bool {
 	w.blocks = nil
 	w.waiting = nil
 	if w.ready.n == 0 {
-		for i := range w.ready.rings {
-			w.ready.rings[i] = streamRing{}
-		}
+		w.ready.rings = nil
 	}
 	if w.c.wq.retire() {
 		return true
