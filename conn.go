@@ -358,12 +358,17 @@ func (c *conn) readAndEnd() error {
 		// keep; the next readLoop makes a new one. Before park: once
 		// parked, another goroutine may resume the reader.
 		c.rd.fr = nil
-		c.rd.br.gotInput = false // the next reader reads what woke it first
+		// The connection reader goes too (its buffers are back in their
+		// pools already): a parked connection keeps none.
+		br := c.rd.br
+		c.rd.br = nil
 		if c.srv.poller.park(c) {
 			c.wq.retireSoon()
 			return nil
 		}
 		// Closing, epoll unavailable, or the socket gone: read on here.
+		c.rd.br = br
+		br.gotInput = false // the reader reads what is there before it may probe (readDirect)
 		c.rd.parkFailed = true
 		err = c.readLoop()
 	}
@@ -601,6 +606,9 @@ func (c *conn) teardown() {
 // readLoop reads frames until the connection ends. A connection error
 // comes back as a connError.
 func (c *conn) readLoop() error {
+	if c.rd.br == nil {
+		c.rd.br = c.newConnReader() // the connection was parked
+	}
 	if c.rd.fr == nil {
 		c.rd.fr = c.newReadFramer()
 	}

@@ -25,11 +25,7 @@ const http1Body = "h2server: this port speaks HTTP/2 only. Connect with HTTP/2 p
 // neither HTTP/2 nor HTTP/1, to be answered with GOAWAY; err ends the
 // connection at once.
 func (c *conn) readPreface() (bad bool, err error) {
-	c.rd.br = &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, c: c}
-	if c.raw != nil && c.info.TLS == nil {
-		c.rd.br.raw = c.raw // cleartext: read the socket itself
-		c.rd.br.rawRead = c.rd.br.readSocket
-	}
+	c.rd.br = c.newConnReader()
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(d))
 		defer c.nc.SetReadDeadline(time.Time{})
@@ -155,3 +151,14 @@ type handoffAddr struct{}
 
 func (handoffAddr) Network() string { return "h2server" }
 func (handoffAddr) String() string  { return "h2server-handoff" }
+
+// newConnReader makes the reader's view of the connection: at the start,
+// and again when a parked connection wakes (a parked one keeps none).
+func (c *conn) newConnReader() *connReader {
+	cr := &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, c: c}
+	if c.raw != nil && c.info.TLS == nil {
+		cr.raw = c.raw // cleartext: read the socket itself
+		cr.rawRead = cr.readSocket
+	}
+	return cr
+}
