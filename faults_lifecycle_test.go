@@ -379,6 +379,47 @@ func TestIdleWriterLeaves(t *testing.T) {
 	})
 }
 
+// TestIdleWorkersLeaveWhileWriterWaits: the sweep retires idle workers
+// even while the writer goroutine must stay (a response waits for the
+// connection window, so the writer keeps its ready stream).
+func TestIdleWorkersLeaveWhileWriterWaits(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+		var ids []uint32
+		var calls []*handlerCall
+		for id := uint32(3); id <= 33; id += 2 {
+			tst.get(id, "/")
+			ids = append(ids, id)
+			calls = append(calls, tst.call(id))
+		}
+		for _, c := range calls {
+			close(c.release)
+		}
+		tst.wantResponses(ids...)
+
+		// Stream 35's body outgrows the connection window (65,535 bytes:
+		// the client never credits the connection).
+		tst.get(35, "/")
+		c1 := tst.call(35)
+		go c1.st.Write(make([]byte, 100_000))
+		for sent := 0; sent < 65_535; {
+			if d, ok := tst.readFrame().(*http2.DataFrame); ok {
+				sent += len(d.Data())
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := countGoroutines("(*writer).run"); n != 1 {
+			t.Fatalf("%d writer goroutines while a response waits for the connection window, want 1", n)
+		}
+		if n := countWorkers(); n != 1 {
+			t.Fatalf("%d handler goroutines 1 s after 16 of 17 streams ended, want 1", n)
+		}
+		close(c1.release)
+	})
+}
+
 // countGoroutines counts the bubble's goroutines with fn on their stack.
 func countGoroutines(fn string) int {
 	n := 0

@@ -160,13 +160,18 @@ func (c *conn) sweepIdle() {
 		return
 	}
 	f := p.flags.And(^uint32(workUsed | writerUsed))
-	if f&writerUsed == 0 && c.wq.isRunning() {
+	writer := c.wq.isRunning()
+	if f&writerUsed == 0 && writer {
 		p.flags.Or(writerRetire)
 		wake(c.wq.wake)
 	}
-	if f&workUsed != 0 || c.wq.isRunning() {
+	if f&workUsed != 0 || writer {
+		// Workers in use, or a writer to see go: look again later.
 		c.life.sweep.Reset(workerLinger)
 		c.mu.Unlock()
+		if f&workUsed == 0 {
+			p.retireAll()
+		}
 		return
 	}
 	p.flags.And(^uint32(sweepArmed))
