@@ -218,7 +218,6 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c.rd.inflow.avail.Store(cfg.initialConnWindow)
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.wq.wake = make(chan struct{}, 1)
-	c.wq.space = make(chan struct{}, 1)
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
 	return c
 }

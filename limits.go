@@ -114,9 +114,10 @@ func (c *conn) throttle() error {
 	}
 	t := time.NewTimer(stuckWriterTimeout)
 	defer t.Stop()
+	space := c.wq.spaceChan()
 	for c.wq.controlQueued() > c.cfg.maxQueuedControlFrames {
 		select {
-		case <-c.wq.space:
+		case <-space:
 			t.Reset(stuckWriterTimeout) // the peer reads, if slowly
 		case <-t.C:
 			return connError{ErrCodeEnhanceYourCalm, "control_queue_full"}

@@ -71,7 +71,7 @@ type writeQueue struct {
 	items []writeItem   // guarded by mu
 	ctrl  atomic.Int32  // queued items other than itemStream; written under mu
 	wake  chan struct{} // one slot: items were pushed
-	space chan struct{} // one slot: the writer drained the queue (see conn.throttle)
+	space chan struct{} // guarded by mu: one slot, the writer drained the queue (see conn.throttle); made by its first wait
 	n     atomic.Int32  // len(items), readable without mu
 	// The writer goroutine runs only while there is work, and a little
 	// after: an idle connection has no writer goroutine.
@@ -167,8 +167,21 @@ func (q *writeQueue) swap(spare []writeItem) []writeItem {
 	q.items = spare[:0]
 	q.ctrl.Store(0)
 	q.n.Store(0)
+	space := q.space
 	q.mu.Unlock()
+	wake(space) // nil unless the reader ever waited for room
 	return items
+}
+
+// spaceChan returns the channel swap wakes, making it: only a reader
+// that must wait for the writer (conn.throttle) needs one.
+func (q *writeQueue) spaceChan() chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.space == nil {
+		q.space = make(chan struct{}, 1)
+	}
+	return q.space
 }
 
 // writer is the connection's only socket writer. Every field is owned by
@@ -181,14 +194,15 @@ type writer struct {
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 
-	maxFrameSize uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
-	window       outflow // the connection's send window
-	ready        readyRings
-	waiting      []*Stream // scratch for writeRound
-	spare        []writeItem
-	err          error // the first write error; after it, nothing is written
-	closing      bool  // itemClose seen
-	stallArmed   bool  // stallTimer is set
+	maxFrameSize  uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
+	peerTableSize uint32  // the peer's SETTINGS_HEADER_TABLE_SIZE, for the encoder
+	window        outflow // the connection's send window
+	closing       bool    // itemClose seen
+	stallArmed    bool    // stallTimer is set
+	ready         readyRings
+	waiting       []*Stream // scratch for writeRound
+	spare         []writeItem
+	err           error // the first write error; after it, nothing is written
 
 	// Streams that cannot send for want of a window (see stall).
 	stalls     []*Stream
@@ -217,7 +231,7 @@ type outStream struct {
 }
 
 func newWriter(c *conn) *writer {
-	w := &writer{c: c, maxFrameSize: 16384, window: 65535}
+	w := &writer{c: c, maxFrameSize: 16384, peerTableSize: 4096, window: 65535}
 	var out io.Writer = c.nc
 	if d := c.cfg.writeTimeout; d > 0 {
 		out = &deadlineWriter{nc: c.nc, d: d}
@@ -226,7 +240,6 @@ func newWriter(c *conn) *writer {
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		w.bw.sock = tc
 	}
-	w.henc = hpack.NewEncoder(&w.hbuf)
 	return w
 }
 
@@ -255,7 +268,6 @@ func (w *writer) run() {
 				items[i] = writeItem{}
 			}
 			w.spare = items
-			wake(q.space)
 			if w.closing {
 				q.stop()
 				return
@@ -436,8 +448,23 @@ func (w *writer) applySettings(it *writeItem) {
 
 // setPeerTableSize applies the peer's SETTINGS_HEADER_TABLE_SIZE.
 func (w *writer) setPeerTableSize(n uint32) {
-	w.henc.SetMaxDynamicTableSizeLimit(n)
-	w.blocks.clear() // the next block may have to begin with a size update
+	w.peerTableSize = n
+	if w.henc != nil {
+		w.henc.SetMaxDynamicTableSizeLimit(n)
+		w.blocks.clear() // the next block may have to begin with a size update
+	}
+}
+
+// encoder returns the HPACK encoder, made with the first header block: a
+// connection that never answers (opened ahead of need, say) keeps none.
+func (w *writer) encoder() *hpack.Encoder {
+	if w.henc == nil {
+		w.henc = hpack.NewEncoder(&w.hbuf)
+		if w.peerTableSize != 4096 { // RFC 7541's default, the encoder's
+			w.henc.SetMaxDynamicTableSizeLimit(w.peerTableSize)
+		}
+	}
+	return w.henc
 }
 
 func (w *writer) peerWindowUpdate(st *Stream, n uint32) {
@@ -833,8 +860,9 @@ func (w *writer) encodeBlock(fields []hpack.HeaderField) []byte {
 		return block
 	}
 	w.hbuf.Reset()
+	enc := w.encoder()
 	for _, f := range fields {
-		w.henc.WriteField(f)
+		enc.WriteField(f)
 	}
 	block := w.hbuf.Bytes()
 	if onlyIndexed(block) {

@@ -22,8 +22,7 @@ func TestEncodeBlockMatchesDecoder(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
-			w := &writer{}
-			w.henc = hpack.NewEncoder(&w.hbuf)
+			w := &writer{peerTableSize: 4096}
 			var got []hpack.HeaderField
 			dec := hpack.NewDecoder(4096, func(f hpack.HeaderField) { got = append(got, f) })
 			pool := blockPool(rng)
