@@ -320,13 +320,7 @@ func TestIdleWorkersLeaveAtTeardown(t *testing.T) {
 			run(t, func(t *testing.T) {
 				tst := newServerTester(t, nil)
 				tst.greet()
-				var ids []uint32
-				var calls []*handlerCall
-				for id := uint32(1); id <= 31; id += 2 {
-					tst.get(id, "/")
-					ids = append(ids, id)
-					calls = append(calls, tst.call(id))
-				}
+				ids, calls := openPaused(tst, 1, 16)
 				if !late {
 					for _, c := range calls {
 						close(c.release)
@@ -386,13 +380,7 @@ func TestIdleWorkersLeaveWhileWriterWaits(t *testing.T) {
 	run(t, func(t *testing.T) {
 		tst := newServerTester(t, nil)
 		tst.greet(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
-		var ids []uint32
-		var calls []*handlerCall
-		for id := uint32(3); id <= 33; id += 2 {
-			tst.get(id, "/")
-			ids = append(ids, id)
-			calls = append(calls, tst.call(id))
-		}
+		ids, calls := openPaused(tst, 3, 16)
 		for _, c := range calls {
 			close(c.release)
 		}
@@ -418,6 +406,18 @@ func TestIdleWorkersLeaveWhileWriterWaits(t *testing.T) {
 		}
 		close(c1.release)
 	})
+}
+
+// openPaused opens n GET streams from id first on, each paused in its
+// handler (a nil-handler tester), and returns their IDs and calls.
+func openPaused(tst *serverTester, first uint32, n int) (ids []uint32, calls []*handlerCall) {
+	tst.t.Helper()
+	for id := first; len(ids) < n; id += 2 {
+		tst.get(id, "/")
+		ids = append(ids, id)
+		calls = append(calls, tst.call(id))
+	}
+	return ids, calls
 }
 
 // countGoroutines counts the bubble's goroutines with fn on their stack.
