@@ -608,8 +608,7 @@ func BenchmarkDecodeRequestHeaders(b *testing.B) {
 	}{{"indexed", indexed}, {"literal", literal}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newBenchConn(b)
-			c.rd.hdec = hpack.NewDecoder(4096, c.onField)
-			c.rd.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
+			c.rd.hdec = c.newDecoder()
 			decode := func(block []byte) Request {
 				// As onHeaders, headerFragment and openStream do: the
 				// request keeps its fields, the next block a new slice.

@@ -51,8 +51,8 @@ type conn struct {
 	// queue anything (the connection is still in its handshake or
 	// preface).
 	w       *writer
-	workers workers       // idle handler goroutines (handler.go)
-	done    chan struct{} // closed at teardown: the writer and idle workers stop
+	workers workers     // idle handler goroutines (handler.go)
+	ended   atomic.Bool // set at teardown: the writer and idle workers stop
 
 	// srtt is the round trip to the client, in microseconds, from our
 	// SETTINGS to its acknowledgement; 0: not measured (recvwin.go).
@@ -205,11 +205,9 @@ type headerBlock struct {
 // on the connection's own goroutine.
 func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	c := &conn{
-		srv:     srv,
-		nc:      nc,
-		cfg:     cfg,
-		done:    make(chan struct{}),
-		streams: make(map[uint32]*Stream),
+		srv: srv,
+		nc:  nc,
+		cfg: cfg,
 		rd: reader{
 			// The peer's default until its SETTINGS say otherwise.
 			peerInitialWindow: 65535,
@@ -217,7 +215,6 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 	}
 	c.rd.inflow.avail.Store(cfg.initialConnWindow)
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
-	c.wq.wake = make(chan struct{}, 1)
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
 	return c
 }
@@ -484,8 +481,6 @@ func (c *conn) handshake(tc *tls.Conn, ctx context.Context) error {
 // reader (Shutdown, a timer) checks conn.w under mu first.
 func (c *conn) startWriter() {
 	c.rd.fr = c.newReadFramer()
-	c.rd.hdec = hpack.NewDecoder(4096, c.onField)
-	c.rd.hdec.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
 
 	w := newWriter(c)
 	settings := []http2.Setting{
@@ -520,7 +515,6 @@ func (c *conn) startWriter() {
 		})
 	}
 	c.armIdleLocked()
-	c.startKeepaliveLocked()
 	c.startAgeLocked()
 }
 
@@ -549,9 +543,9 @@ func (c *conn) teardown() {
 	// Streams still open fail with what ended the connection: a
 	// *ConnectionError, ours, the peer's, or the transport's end.
 	cause := context.Cause(c.ctx)
-	close(c.done)
-	wake(c.wq.wake)       // after done: an idle writer wakes to see it
-	c.workers.retireAll() // after done: a worker going idle from now on sees it
+	c.ended.Store(true)
+	c.wq.wakeWriter()     // after ended: an idle writer wakes to see it
+	c.workers.retireAll() // after ended: a worker going idle from now on sees it
 	if c.handedOff {
 		c.srv.forget(c)
 		return

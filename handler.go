@@ -93,15 +93,11 @@ func (c *conn) nextWork() *Stream {
 	if p.flags.Load()&sweepArmed == 0 {
 		c.armSweep()
 	}
-	// teardown closes done and then retires the idle workers: a worker
-	// counted in after that finds done closed and takes its count back,
+	// teardown sets ended and then retires the idle workers: a worker
+	// counted in after that finds ended set and takes its count back,
 	// unless someone reserved it already (and so owes it an item).
-	select {
-	case <-c.done:
-		if p.reserve() {
-			return nil
-		}
-	default:
+	if c.ended.Load() && p.reserve() {
+		return nil
 	}
 	return <-p.work
 }
@@ -163,7 +159,7 @@ func (c *conn) sweepIdle() {
 	writer := c.wq.isRunning()
 	if f&writerUsed == 0 && writer {
 		p.flags.Or(writerRetire)
-		wake(c.wq.wake)
+		c.wq.wakeWriter()
 	}
 	if f&workUsed != 0 || writer {
 		// Workers in use, or a writer to see go: look again later.
@@ -176,6 +172,7 @@ func (c *conn) sweepIdle() {
 	}
 	p.flags.And(^uint32(sweepArmed))
 	c.life.sweep = nil // nothing lingers: an idle connection keeps no timer for it
+	c.dropKeepaliveLocked()
 	c.mu.Unlock()
 	p.retireAll()
 	// A worker that went idle after retireAll counted itself and saw

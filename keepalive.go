@@ -17,7 +17,10 @@ import "time"
 // The reader stamps each socket read (readNow); one timer per
 // connection looks at the stamp when the silence could have reached
 // ReadIdleTimeout, so a busy connection costs a timer reset per
-// ReadIdleTimeout, not per frame.
+// ReadIdleTimeout, not per frame. The timer is made when a stream opens
+// and dropped once the connection has none (by the timer itself, or by
+// the sweep that retires idle workers, handler.go): an idle connection,
+// parked or not, keeps no keepalive timer.
 
 // keepalivePingData marks our keepalive PINGs.
 var keepalivePingData = [8]byte{'h', '2', 'k', 'e', 'e', 'p', 'a', 'l'}
@@ -38,12 +41,21 @@ func (c *conn) silence() time.Duration {
 	return time.Duration(now-c.lastRead.Load()) * time.Millisecond
 }
 
-// startKeepaliveLocked arms the keepalive clock as the connection starts;
-// mu held.
+// startKeepaliveLocked arms the keepalive clock as a stream opens on a
+// connection whose clock is not running; mu held. The reader stamped the
+// read that brought the stream.
 func (c *conn) startKeepaliveLocked() {
-	if d := c.cfg.readIdleTimeout; d > 0 && c.cfg.pingTimeout > 0 {
-		c.readNow()
+	if d := c.cfg.readIdleTimeout; d > 0 && c.cfg.pingTimeout > 0 && c.life.keepalive == nil {
 		c.life.keepalive = time.AfterFunc(d, c.onKeepalive)
+	}
+}
+
+// dropKeepaliveLocked stops the keepalive clock of a connection with no
+// stream and no PING of ours out; mu held.
+func (c *conn) dropKeepaliveLocked() {
+	if c.life.keepalive != nil && !c.life.pingOut && len(c.streams) == 0 && c.handlers == 0 {
+		c.life.keepalive.Stop()
+		c.life.keepalive = nil
 	}
 }
 
@@ -71,8 +83,9 @@ func (c *conn) onKeepalive() {
 	case silent < idle:
 		c.life.keepalive.Reset(idle - silent)
 	case len(c.streams) == 0 && c.handlers == 0:
-		// Nothing to protect: IdleTimeout's business.
-		c.life.keepalive.Reset(idle)
+		// Nothing to protect: IdleTimeout's business. The next stream
+		// starts the clock again.
+		c.life.keepalive = nil
 	default:
 		c.life.pingOut = true
 		c.wq.push(writeItem{kind: itemPing, data: keepalivePingData})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -109,6 +110,44 @@ func TestKeepaliveQuietWhileReading(t *testing.T) {
 					t.Fatalf("PING while the peer sends every 5 s")
 				}
 			}
+		}
+		close(c.release)
+	})
+}
+
+// TestKeepaliveClockOnlyWithStreams: the keepalive timer runs while a
+// stream is open and is dropped once the connection has none (an idle
+// connection keeps no timer for it); the next stream starts it again,
+// and a silence then still brings a PING after ReadIdleTimeout.
+func TestKeepaliveClockOnlyWithStreams(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, keepaliveServer)
+		tst.greet()
+		tst.get(1, "/")
+		c := tst.call(1)
+		conn := c.st.c
+		clock := func() *time.Timer {
+			conn.mu.Lock()
+			defer conn.mu.Unlock()
+			return conn.life.keepalive
+		}
+		if clock() == nil {
+			t.Fatal("no keepalive timer with a stream open")
+		}
+		close(c.release)
+		tst.wantResponses(1)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if clock() != nil {
+			t.Fatal("the keepalive timer outlived the connection's last stream")
+		}
+		tst.writeHeaders(3, false, reqFields("POST", "/upload")...) // the body never comes
+		c = tst.call(3)
+		time.Sleep(10*time.Second - time.Millisecond)
+		tst.wantIdle()
+		time.Sleep(time.Millisecond)
+		if p := wantFrame[*http2.PingFrame](tst); p.IsAck() || p.Data != keepalivePingData {
+			t.Fatalf("got %v, want our keepalive PING", summarize(p))
 		}
 		close(c.release)
 	})

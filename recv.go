@@ -457,10 +457,23 @@ func (c *conn) checkContinuation(fh http2.FrameHeader) error {
 	return nil
 }
 
+// newDecoder makes the connection's HPACK decoder, at its first header
+// block: a connection opened ahead of need, which never sends a request,
+// keeps none. Its dynamic table starts empty as the peer's encoder's
+// does, at the 4,096 bytes we never change (RFC 7541 section 4.2).
+func (c *conn) newDecoder() *hpack.Decoder {
+	d := hpack.NewDecoder(4096, c.onField)
+	d.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
+	return d
+}
+
 func (c *conn) headerFragment(frag []byte, end bool) error {
 	c.rd.hdr.bytes += len(frag)
 	if c.rd.hdr.bytes > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
+	}
+	if c.rd.hdec == nil {
+		c.rd.hdec = c.newDecoder()
 	}
 	if _, err := c.rd.hdec.Write(frag); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
@@ -654,9 +667,13 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		st.state = stateHalfClosedRemote
 	}
 	c.mu.Lock()
+	if c.streams == nil {
+		c.streams = make(map[uint32]*Stream)
+	}
 	c.streams[id] = st
 	c.nstreams.Store(int32(len(c.streams)))
 	c.disarmIdleLocked()
+	c.startKeepaliveLocked()
 	c.mu.Unlock()
 	return st
 }

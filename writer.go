@@ -68,9 +68,13 @@ type writeItem struct {
 // wake-up channel. Any goroutine may push; only the writer drains.
 type writeQueue struct {
 	mu    sync.Mutex
-	items []writeItem   // guarded by mu
-	ctrl  atomic.Int32  // queued items other than itemStream; written under mu
-	wake  chan struct{} // one slot: items were pushed
+	items []writeItem  // guarded by mu
+	ctrl  atomic.Int32 // queued items other than itemStream; written under mu
+	// wake has one slot: items were pushed. Made, under mu, as a writer
+	// goroutine starts and dropped as it retires, so an idle connection
+	// keeps no channel; the running writer reads it without mu, as only
+	// it may drop it.
+	wake  chan struct{}
 	space chan struct{} // guarded by mu: one slot, the writer drained the queue (see conn.throttle); made by its first wait
 	n     atomic.Int32  // len(items), readable without mu
 	// The writer goroutine runs only while there is work, and a little
@@ -110,14 +114,24 @@ func (q *writeQueue) push(it writeItem) {
 	spawn := !q.running && !q.stopped && q.start != nil && len(q.items) > 0
 	if spawn {
 		q.running = true
+		q.wake = make(chan struct{}, 1)
 		q.wg.Add(1) // under mu, so that it precedes stop and the Wait after it
 	}
+	ch := q.wake
 	q.mu.Unlock()
 	if spawn {
 		q.start()
 	} else {
-		wake(q.wake)
+		wake(ch)
 	}
+}
+
+// wakeWriter wakes the writer goroutine, if one runs.
+func (q *writeQueue) wakeWriter() {
+	q.mu.Lock()
+	ch := q.wake
+	q.mu.Unlock()
+	wake(ch)
 }
 
 // retire lets the writer goroutine exit, unless work arrived meanwhile.
@@ -130,6 +144,7 @@ func (q *writeQueue) retire() bool {
 	}
 	q.running = false
 	q.items = nil
+	q.wake = nil
 	return true
 }
 
@@ -137,7 +152,7 @@ func (q *writeQueue) retire() bool {
 // it parks.
 func (q *writeQueue) retireSoon() {
 	q.retireNow.Store(true)
-	wake(q.wake)
+	q.wakeWriter()
 }
 
 // isRunning reports whether a writer goroutine runs or is starting.
@@ -299,11 +314,9 @@ func (w *writer) run() {
 		if flags.Load()&sweepArmed == 0 {
 			w.c.armSweep()
 		}
-		<-q.wake // teardown wakes it too, after closing done
-		select {
-		case <-w.c.done:
+		<-q.wake // teardown wakes it too, after setting ended
+		if w.c.ended.Load() {
 			return
-		default:
 		}
 		if flags.Load()&writerUsed == 0 {
 			flags.Or(writerUsed)
