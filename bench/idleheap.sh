@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# bench/idleheap.sh: live heap and RSS per idle h2c connection of
-# bench/server -impl h2server, exact where bench/run.sh's idle workload is
-# not: the server records every allocation (-memprofilerate 1), and the
-# heap is read after a forced GC (net/http/pprof's heap?gc=1) before and
-# after bench/idleconns opens $CONNS connections and completes their
-# SETTINGS exchange (and, with STREAMS, opens that many streams on each,
-# whose handlers wait for a body). Goroutine stacks are counted apart
-# (the runtime's stack in use: each waiting handler's). RSS is not: recording every
-# allocation inflates it; bench/run.sh measures RSS. The heap profile is kept as $OUT/heap.prof for
-# `go tool pprof -sample_index=inuse_space $OUT/server $OUT/heap.prof`.
+# bench/idleheap.sh: live heap and goroutine stacks per idle h2c
+# connection of bench/server -impl h2server, exact where bench/run.sh's
+# idle workload is not: the heap is read from the runtime's statistics
+# after a forced GC (net/http/pprof's heap?gc=1) before and after
+# bench/idleconns opens $CONNS connections and completes their SETTINGS
+# exchange (and, with STREAMS, opens that many streams on each, whose
+# handlers wait for a body). Goroutine stacks are counted apart (the
+# runtime's stack in use: each waiting handler's). RSS is not: bench/run.sh
+# measures RSS. The heap profile is kept as $OUT/heap.prof for
+# `go tool pprof -sample_index=inuse_space $OUT/server $OUT/heap.prof`;
+# MEMPROFILERATE=1 makes it record every allocation, but then every
+# allocating goroutine unwinds its stack into the profile, which grows
+# waiting handlers' stacks from 2 KiB to 4 KiB: take the stack figure from
+# a run at Go's default rate.
 #
 # Environment: CONNS [2000], STREAMS streams per connection [0], PORT [9711],
 # TLS [0; 1: HTTP/2 over TLS 1.3, a fresh self-signed certificate],
+# MEMPROFILERATE [0: Go's default, one sample per 512 KiB],
 # OUT [a new /tmp/h2idleheap.*]. Only 127.0.0.1 is used; both processes are
 # killed by PID when the script exits.
 set -euo pipefail
@@ -23,6 +28,7 @@ TLS=${TLS:-0}
 TLSARGS=()
 [[ $TLS == 1 ]] && TLSARGS=(-tls)
 PORT=${PORT:-9711}
+MEMPROFILERATE=${MEMPROFILERATE:-0}
 OUT=${OUT:-$(mktemp -d /tmp/h2idleheap.XXXXXX)}
 mkdir -p "$OUT"
 need() { command -v "$1" >/dev/null || { echo "idleheap.sh: $1 is missing" >&2; exit 1; }; }
@@ -35,7 +41,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 PPROF=127.0.0.1:$((PORT + 1))
-GOMAXPROCS=1 "$OUT/server" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -quiet -pprof "$PPROF" -memprofilerate 1 >"$OUT/server.log" 2>&1 &
+GOMAXPROCS=1 "$OUT/server" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -quiet -pprof "$PPROF" -memprofilerate "$MEMPROFILERATE" >"$OUT/server.log" 2>&1 &
 SP=$!
 PIDS+=("$SP")
 for _ in $(seq 100); do curl -fs "http://$PPROF/debug/pprof/" >/dev/null && break; sleep 0.05; done
