@@ -226,6 +226,9 @@ func (cr *connReader) Read(p []byte) (int, error) {
 // so only once a read since the reader started returned bytes: a reader
 // woken for bytes in the socket reads them first.
 func (cr *connReader) readDirect(p []byte, boundary bool) (int, error) {
+	if cr.c != nil {
+		cr.c.runQueued(true) // the read may wait
+	}
 	if boundary && cr.c != nil {
 		switch cr.c.mayPark() {
 		case parkNow:
@@ -258,6 +261,9 @@ func (cr *connReader) readDirect(p []byte, boundary bool) (int, error) {
 // fill reads into an empty buffer, taking one from the pool if needed.
 // At a frame boundary it may return errPark (see parkMode).
 func (cr *connReader) fill(boundary bool) error {
+	if cr.c != nil {
+		cr.c.runQueued(true) // the read may wait
+	}
 	var n int
 	var err error
 	if cr.raw != nil {

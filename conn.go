@@ -104,7 +104,7 @@ type conn struct {
 	lastStreamID uint32             // guarded by mu: highest client stream ID seen
 	handlers     int32              // guarded by mu: handler goroutines running
 	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
-	pending      []*Stream          // guarded by mu: streams waiting for a handler slot
+	queues       *streamQueues      // guarded by mu: made on first use
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
 }
 
@@ -545,6 +545,7 @@ func (c *conn) teardown() {
 	cause := context.Cause(c.ctx)
 	c.ended.Store(true)
 	c.wq.wakeWriter()     // after ended: an idle writer wakes to see it
+	c.runQueued(false)    // queued streams get their handlers, which see the end
 	c.workers.retireAll() // after ended: a worker going idle from now on sees it
 	if c.handedOff {
 		c.srv.forget(c)
@@ -568,8 +569,11 @@ func (c *conn) teardown() {
 	}
 	clear(c.streams)
 	c.nstreams.Store(0)
-	pending := c.pending
-	c.pending = nil
+	var pending []*Stream
+	if c.queues != nil {
+		pending = c.queues.pending
+		c.queues.pending = nil
+	}
 	stopTimer(c.life.idleTimer)
 	stopTimer(c.life.settingsTimer)
 	stopTimer(c.life.keepalive)

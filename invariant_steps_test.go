@@ -526,7 +526,11 @@ func (r *invRun) handlerQueueFull() bool {
 	}
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
-	return int(r.c.handlers)+len(r.c.pending) >= 2*int(r.c.cfg.maxConcurrentStreams)-1
+	pending := 0
+	if q := r.c.queues; q != nil {
+		pending = len(q.pending)
+	}
+	return int(r.c.handlers)+pending >= 2*int(r.c.cfg.maxConcurrentStreams)-1
 }
 
 // exec carries out step s, which why found legal.

@@ -60,8 +60,8 @@ func (c *conn) startHandler(st *Stream) error {
 		c.mu.Unlock()
 		return nil
 	}
-	if len(c.pending) < c.cfg.maxPendingHandlers {
-		c.pending = append(c.pending, st)
+	if q := c.queuesLocked(); len(q.pending) < c.cfg.maxPendingHandlers {
+		q.pending = append(q.pending, st)
 		c.mu.Unlock()
 		return nil
 	}
@@ -75,31 +75,56 @@ func (c *conn) startHandler(st *Stream) error {
 	return ce
 }
 
-// handlerDone releases a handler's slot to the next queued stream.
-func (c *conn) handlerDone() {
+// streamQueues holds the streams that wait for a handler goroutine: kept
+// out of line, as a connection with few streams at a time never needs it.
+type streamQueues struct {
+	// pending streams wait for a handler slot: MaxConcurrentStreams
+	// handlers run (startHandler).
+	pending []*Stream
+	// run[head:] have a slot and wait for a busy worker (spawn), first
+	// come first run.
+	run  []*Stream
+	head int
+}
+
+// queuesLocked returns c.queues, making it; mu held.
+func (c *conn) queuesLocked() *streamQueues {
+	if c.queues == nil {
+		c.queues = new(streamQueues)
+	}
+	return c.queues
+}
+
+// handlerDone releases a handler's slot to the next stream waiting for
+// one, and returns the next stream for the worker to run, if any is in
+// the run queue (handler.go).
+func (c *conn) handlerDone() *Stream {
 	var skipped []*Stream // reset while they waited: nothing to run
 	c.mu.Lock()
 	for {
-		if len(c.pending) == 0 {
+		q := c.queues
+		if q == nil || len(q.pending) == 0 {
 			c.handlers--
 			c.maybeCloseLocked()
 			break
 		}
-		st := c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
+		st := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
 		if !st.done() {
 			c.spawn(st) // the slot passes on
 			break
 		}
 		skipped = append(skipped, st)
 	}
+	next := c.nextQueuedLocked()
 	c.mu.Unlock()
 	// Outside mu: release may run Hooks.StreamEnded.
 	for _, st := range skipped {
 		st.finish()
 		st.release()
 	}
+	return next
 }
 
 // throttle stops the reader while the writer has more than
@@ -112,6 +137,7 @@ func (c *conn) throttle() error {
 	if c.wq.controlQueued() <= c.cfg.maxQueuedControlFrames {
 		return nil
 	}
+	c.runQueued(false)
 	t := time.NewTimer(stuckWriterTimeout)
 	defer t.Stop()
 	space := c.wq.spaceChan()

@@ -197,7 +197,7 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
 func (c *conn) queued(st *Stream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Contains(c.pending, st)
+	return c.queues != nil && slices.Contains(c.queues.pending, st)
 }
 
 func (c *conn) onPriority(f *http2.PriorityFrame) error {

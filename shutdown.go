@@ -13,7 +13,8 @@ import (
 // error, so that the GOAWAY reaches a peer that is still sending instead
 // of being lost to a TCP reset.
 func (c *conn) drain() {
-	c.parkMu.Lock() // see conn.parkMu
+	c.runQueued(false) // the reader reads no frame again: queued streams start now
+	c.parkMu.Lock()    // see conn.parkMu
 	c.noPark.Store(true)
 	c.setLingerLocked()
 	c.parkMu.Unlock()
