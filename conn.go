@@ -149,13 +149,14 @@ type connLife struct {
 	closeQueued   bool          // itemClose is queued
 	failed        bool          // a connection error is being sent
 	closed        bool          // torn down: nothing may be armed or queued
-	idleArmed     bool          // idleTimer is set
+	idleArmed     bool          // no stream is open: IdleTimeout runs to idleAt
+	idleTimerSet  bool          // idleTimer is pending (it may fire for an older idleAt: onIdle looks)
 	pingOut       bool          // our keepalive PING awaits its ACK (keepalive.go)
 	draining      bool          // drained for its age or by ConnInfo.Drain (age.go)
 	drainAsked    bool          // ConnInfo.Drain came before the writer started
 	goAwayID      uint32        // when goingAway, the last stream we serve
 	idleTimer     *time.Timer   // made once, re-armed with Reset
-	idleAt        time.Duration // when the armed idle timer is due, since processStart
+	idleAt        time.Duration // when IdleTimeout passes, if idleArmed, since processStart
 	settingsTimer *time.Timer
 	keepalive     *time.Timer // keepalive.go
 	sweep         *time.Timer // retires idle workers and writer (handler.go); made on first use

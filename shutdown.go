@@ -109,6 +109,13 @@ func (c *conn) armIdleLocked() {
 	}
 	c.life.idleArmed = true
 	c.life.idleAt = time.Since(processStart) + d
+	// The timer is left running when a stream opens (disarmIdleLocked),
+	// so a connection that goes idle between rounds of requests moves no
+	// timer: onIdle looks at idleAt when it fires.
+	if c.life.idleTimerSet {
+		return
+	}
+	c.life.idleTimerSet = true
 	if c.life.idleTimer == nil {
 		c.life.idleTimer = time.AfterFunc(d, c.onIdle)
 	} else {
@@ -116,20 +123,26 @@ func (c *conn) armIdleLocked() {
 	}
 }
 
-// disarmIdleLocked stops the idle clock when a stream opens.
+// disarmIdleLocked stops the idle clock when a stream opens. The timer
+// runs on and, when it fires, finds the connection busy.
 func (c *conn) disarmIdleLocked() {
-	if c.life.idleArmed {
-		c.life.idleArmed = false
-		c.life.idleTimer.Stop()
-	}
+	c.life.idleArmed = false
 }
 
 func (c *conn) onIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A run that lost the race with a new stream, or with re-arming,
-	// finds the connection busy or its deadline moved.
-	if !c.life.idleArmed || time.Since(processStart) < c.life.idleAt || len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
+	c.life.idleTimerSet = false
+	if !c.life.idleArmed || c.life.closed {
+		return // busy: the next idle spell sets the timer again
+	}
+	if left := c.life.idleAt - time.Since(processStart); left > 0 {
+		// Idle again since the timer was set: due later.
+		c.life.idleTimerSet = true
+		c.life.idleTimer.Reset(left)
+		return
+	}
+	if len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
 		return
 	}
 	c.life.idleArmed = false
