@@ -648,6 +648,9 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		state: stateOpen,
 		recv:  recvHalf{flow: inflow{avail: c.recvWindowStart()}, win: c.cfg.initialStreamWindow, updAt: c.rd.readAt},
 	}
+	// Read from the reader's array, which decoding just touched, not
+	// from the copy below.
+	prio := requestPriority(req.Fields)
 	// The reader keeps req.Fields' array for its next header block.
 	if n := len(req.Fields); n <= len(st.fieldBuf) {
 		copy(st.fieldBuf[:], req.Fields)
@@ -656,7 +659,7 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		st.req.Fields = append([]hpack.HeaderField(nil), req.Fields...)
 	}
 	st.recv.openedFill = c.rd.br.fills
-	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: requestPriority(st.req.Fields)}
+	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: prio}
 	st.window.Store(int32(c.rd.peerInitialWindow))
 	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
