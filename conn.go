@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -214,6 +215,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 			peerInitialWindow: 65535,
 		},
 	}
+	c.workers.maxBusy = int32(runtime.GOMAXPROCS(0))
 	c.rd.inflow.avail.Store(cfg.initialConnWindow)
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}

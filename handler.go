@@ -19,11 +19,12 @@ import (
 // MaxConcurrentStreams run at once) until it has no stream for
 // workerLinger.
 //
-// A stream that finds no idle worker while another worker is busy waits
-// in the run queue for a busy worker to take it when its handler returns
-// (see workers.busy): requests that arrive together and end quickly run
-// one after another on one goroutine, whose stack is warm, instead of
-// each waking or starting a goroutine of its own. No stream's progress
+// A stream that finds no idle worker while as many workers are busy as
+// there are Ps (GOMAXPROCS) waits in the run queue for a busy worker to
+// take it when its handler returns: requests that arrive together and
+// end quickly run one after another on warm goroutines, never more of
+// them runnable than there are cores to run them, instead of each
+// waking or starting a goroutine of its own. No stream's progress
 // hangs on another's handler: before the reader reads from the socket
 // again, or waits for anything, every stream still queued gets a
 // goroutine of its own (runQueued), so a handler that blocks, even on
@@ -62,6 +63,10 @@ type workers struct {
 	// it is not empty, for the reader's look without conn.mu.
 	busy   int32 // guarded by conn.mu
 	queued atomic.Bool
+	// maxBusy is GOMAXPROCS when the connection started: up to that many
+	// workers run at once before streams queue, so handlers of one
+	// connection still use every core.
+	maxBusy int32
 }
 
 const (
@@ -126,7 +131,7 @@ func (c *conn) nextWork() *Stream {
 // one, or starts a worker; c.mu held.
 func (c *conn) spawn(st *Stream) {
 	p := &c.workers
-	if p.busy > 0 && !c.life.closed && p.idle.Load() <= 0 {
+	if p.busy >= p.maxBusy && !c.life.closed && p.idle.Load() <= 0 {
 		q := c.queuesLocked()
 		q.run = append(q.run, st)
 		p.queued.Store(true)

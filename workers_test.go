@@ -12,8 +12,18 @@ import (
 )
 
 // The run queue (handler.go): a stream that finds no idle worker while
-// another worker is busy waits for that worker, but never past the
+// GOMAXPROCS workers are busy waits for one of them, but never past the
 // reader's next read from the socket.
+
+// queueBehindOne makes the connection of tst queue streams as soon as one
+// worker is busy, as it does with GOMAXPROCS 1, whatever -cpu says.
+func queueBehindOne(tst *serverTester) {
+	for _, c := range tst.srv.liveConns() {
+		c.mu.Lock()
+		c.workers.maxBusy = 1
+		c.mu.Unlock()
+	}
+}
 
 // TestRunQueueStartsStreamBehindBlockedHandler: stream 1's handler waits
 // for a body the client sends only once stream 3 is answered. Stream 3,
@@ -31,6 +41,7 @@ func TestRunQueueStartsStreamBehindBlockedHandler(t *testing.T) {
 		})
 		tst := newServerTester(t, h)
 		tst.greet()
+		queueBehindOne(tst)
 		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
 		synctest.Wait() // stream 1's handler waits in Read: its worker is busy
 		tst.get(3, "/")
@@ -53,6 +64,7 @@ func TestRunQueueStartsQueuedAtTeardown(t *testing.T) {
 	run(t, func(t *testing.T) {
 		tst := newServerTester(t, nil)
 		tst.greet()
+		queueBehindOne(tst)
 		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
 		c1 := tst.call(1) // paused: its worker is busy
 
