@@ -5,7 +5,10 @@
 // golang.org/x/net/http2's Framer and header blocks with its hpack
 // package; everything above the codec is this package's own.
 //
-// A Handler serves each request stream on its own goroutine. A Stream's
+// A Handler serves each request stream on a goroutine of its own (or,
+// while GOMAXPROCS handlers of the connection run, on the first of them
+// to return, which is never later than the reader's next read: see
+// handler.go). A Stream's
 // receive side (Read, Trailers) and send side (WriteHeaders, Write,
 // Flush, WriteTrailers, Close) are independent, so a handler can read the
 // request body while it writes the response: full duplex. HTTPHandler
@@ -25,9 +28,9 @@
 // priority, its place in the ready rings, whether END_STREAM or
 // RST_STREAM went out); it exits after 100 to 200 ms without work and the
 // next frame to send starts another. And it has one goroutine per running
-// handler; after a handler returns, its goroutine waits for the
-// connection's next stream, and they all exit once no stream came for 100
-// to 200 ms. One timer per connection (handler.go, sweepIdle) retires the
+// handler; after a handler returns, its goroutine takes the next stream
+// of the connection's run queue, or waits for the connection's next
+// stream, and they all exit once no stream came for 100 to 200 ms. One timer per connection (handler.go, sweepIdle) retires the
 // idle writer and workers: arming a timer each time one goes idle cost
 // more than the rest of its wait.
 //
