@@ -334,6 +334,11 @@ func (r *invRun) checkGone() {
 				r.violate("leak_timer", "the %s timer is armed after the connection ended", tm.name)
 			}
 		}
+		// Every handler returned: no worker counts as busy, and no
+		// stream waits in the run queue (handler.go).
+		if c.workers.busy != 0 || c.workers.queued.Load() {
+			r.violate("leak_worker", "%d workers busy, run queue not empty: %v, after every handler returned", c.workers.busy, c.workers.queued.Load())
+		}
 		c.mu.Unlock()
 		// Every byte held for a handler and every window's growth left
 		// the receive budget (recvwin.go).
