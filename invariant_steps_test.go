@@ -171,6 +171,7 @@ type invConfig struct {
 	ClientIWS  uint32 // the client's first SETTINGS_INITIAL_WINDOW_SIZE
 	ClientMFS  uint32 // and SETTINGS_MAX_FRAME_SIZE
 	Hooks      bool   // set every hook (streams then always have rare)
+	MaxBusy    int32  // workers busy before streams queue (the run queue), whatever GOMAXPROCS is
 }
 
 func chooseConfig(ch invChooser) invConfig {
@@ -182,6 +183,7 @@ func chooseConfig(ch invChooser) invConfig {
 		ClientIWS:  uint32(pick(0, 100, 16384, 65535, 65535)),
 		ClientMFS:  uint32(pick(16384, 16384, 32768)),
 		Hooks:      ch.IntN(2) == 0,
+		MaxBusy:    int32(pick(1, 1, 2, 8)),
 	}
 }
 

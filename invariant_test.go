@@ -400,7 +400,7 @@ func (r *invRun) checkGone() {
 // takes in what the server sent, so a frame sent before it may cross the
 // server's.
 
-var invDefault = invConfig{MaxStreams: 100, StreamWin: 65535, ConnWin: 1 << 20, ClientIWS: 65535, ClientMFS: 16384}
+var invDefault = invConfig{MaxStreams: 100, StreamWin: 65535, ConnWin: 1 << 20, ClientIWS: 65535, ClientMFS: 16384, MaxBusy: 1}
 
 // A stream blocked by a lowered INITIAL_WINDOW_SIZE, whose handler's Close
 // and the client's WINDOW_UPDATE reach the writer in one batch, enters

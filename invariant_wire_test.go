@@ -186,6 +186,9 @@ func newInvRun(t *testing.T, cfg invConfig) *invRun {
 		r.c = c
 	}
 	r.srv.mu.Unlock()
+	r.c.mu.Lock()
+	r.c.workers.maxBusy = cfg.MaxBusy
+	r.c.mu.Unlock()
 	// A 50 ms round trip: in the bubble every read keeps up, so receive
 	// windows grow (recvwin.go) wherever the driver reads.
 	r.c.srtt.Store(50_000)
