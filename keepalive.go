@@ -46,7 +46,9 @@ func (c *conn) silence() time.Duration {
 // read that brought the stream.
 func (c *conn) startKeepaliveLocked() {
 	if d := c.cfg.readIdleTimeout; d > 0 && c.cfg.pingTimeout > 0 && c.life.keepalive == nil {
-		c.life.keepalive = time.AfterFunc(d, c.onKeepalive)
+		var t *time.Timer
+		t = time.AfterFunc(d, func() { c.onKeepalive(&t) })
+		c.life.keepalive = t
 	}
 }
 
@@ -61,9 +63,13 @@ func (c *conn) dropKeepaliveLocked() {
 
 // onKeepalive runs when the connection may have been silent for
 // ReadIdleTimeout, or when our PING has waited PingTimeout for its ACK.
-func (c *conn) onKeepalive() {
+// *t is the timer that fired, read under mu (its maker wrote it under
+// mu): a timer dropped while its run waited for mu, and perhaps replaced
+// by a stream that opened meanwhile, is no longer the clock, and its run
+// does nothing.
+func (c *conn) onKeepalive(t **time.Timer) {
 	c.mu.Lock()
-	if c.life.closed {
+	if c.life.closed || c.life.keepalive != *t {
 		c.mu.Unlock()
 		return
 	}

@@ -152,3 +152,44 @@ func TestKeepaliveClockOnlyWithStreams(t *testing.T) {
 		close(c.release)
 	})
 }
+
+// TestKeepaliveStaleRunDoesNothing: a run of a keepalive timer that was
+// dropped while the run waited for the connection's lock (and perhaps
+// replaced by a stream that opened meanwhile) must leave the current
+// clock alone, and must not touch a clock that is gone: a run of the
+// current clock in the same state would send a PING.
+func TestKeepaliveStaleRunDoesNothing(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil, keepaliveServer)
+		tst.greet()
+		tst.writeHeaders(1, false, reqFields("POST", "/upload")...)
+		c := tst.call(1)
+		conn := c.st.c
+		conn.mu.Lock()
+		clock := conn.life.keepalive
+		clock.Stop() // the test runs it by hand
+		conn.mu.Unlock()
+		time.Sleep(11 * time.Second) // silent past ReadIdleTimeout with a stream open
+
+		stale := time.NewTimer(time.Hour) // a timer that is not the clock
+		stale.Stop()
+		conn.onKeepalive(&stale)
+		tst.wantIdle() // no PING
+		conn.mu.Lock()
+		if conn.life.keepalive != clock || conn.life.pingOut {
+			t.Errorf("a stale run changed the clock or sent a PING")
+		}
+		conn.life.keepalive = nil // dropped: a stale run must not touch it
+		conn.mu.Unlock()
+		conn.onKeepalive(&stale)
+
+		conn.mu.Lock()
+		conn.life.keepalive = clock
+		conn.mu.Unlock()
+		conn.onKeepalive(&clock) // the clock's own run: the PING
+		if p := wantFrame[*http2.PingFrame](tst); p.IsAck() || p.Data != keepalivePingData {
+			t.Fatalf("got %v, want our keepalive PING", summarize(p))
+		}
+		close(c.release)
+	})
+}
