@@ -29,8 +29,8 @@ import (
 // again, or waits for anything, every stream still queued gets a
 // goroutine of its own (runQueued), so a handler that blocks, even on
 // bytes the client has yet to send, holds up the streams queued behind
-// it no longer than the reader takes to finish the bytes it has. (GET /hello -c10
-// -m100, one core: about a fifth less CPU per request.)
+// it no longer than the reader takes to finish the bytes it has. (GET
+// /hello -c100 -m10 on one core: about a fifth less CPU per request.)
 
 // workerLinger is how long a connection keeps idle workers once no
 // stream comes: a connection between bursts keeps no handler goroutines.
@@ -63,9 +63,9 @@ type workers struct {
 	// it is not empty, for the reader's look without conn.mu.
 	busy   int32 // guarded by conn.mu
 	queued atomic.Bool
-	// maxBusy is GOMAXPROCS when the connection started: up to that many
-	// workers run at once before streams queue, so handlers of one
-	// connection still use every core.
+	// maxBusy is GOMAXPROCS when the connection started (read under
+	// conn.mu): up to that many workers run at once before streams
+	// queue, so handlers of one connection still use every core.
 	maxBusy int32
 }
 
