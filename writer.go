@@ -314,7 +314,13 @@ func (w *writer) run() {
 		if flags.Load()&sweepArmed == 0 {
 			w.c.armSweep()
 		}
-		<-q.wake // teardown wakes it too, after setting ended
+		// Teardown sets ended, then wakes the writer that runs then. One
+		// started later (a handler's last frames) has a wake channel of
+		// its own, which nobody will wake: it looks at ended first.
+		if w.c.ended.Load() {
+			return
+		}
+		<-q.wake
 		if w.c.ended.Load() {
 			return
 		}
