@@ -373,6 +373,38 @@ func TestIdleWriterLeaves(t *testing.T) {
 	})
 }
 
+// TestWriterStartedAfterTeardownWakeLeaves: teardown sets ended, then
+// wakes the writer goroutine that runs at that moment. A writer started
+// after that wake (a handler's last frames, pushed before teardown stops
+// the queue) has a wake channel of its own that nobody wakes: it must
+// leave once idle, or teardown waits for it for ever. The test takes
+// teardown's first two steps by hand with no writer running, then
+// pushes.
+func TestWriterStartedAfterTeardownWakeLeaves(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet()
+		tst.get(1, "/")
+		c := tst.call(1)
+		conn := c.st.c
+		close(c.release)
+		tst.wantResponses(1)
+		time.Sleep(time.Second) // the idle writer retires
+		synctest.Wait()
+		if n := countGoroutines("(*writer).run"); n != 0 {
+			t.Fatalf("%d writer goroutines after a second idle, want 0", n)
+		}
+		conn.ended.Store(true) // teardown's first steps
+		conn.wq.wakeWriter()
+		conn.wq.push(writeItem{kind: itemPing, data: [8]byte{'l', 'a', 't', 'e'}})
+		wantFrame[*http2.PingFrame](tst)
+		synctest.Wait()
+		if n := countGoroutines("(*writer).run"); n != 0 {
+			t.Fatalf("%d writer goroutines idle after teardown's wake, want 0: teardown would wait for them", n)
+		}
+	})
+}
+
 // TestIdleWorkersLeaveWhileWriterWaits: the sweep retires idle workers
 // even while the writer goroutine must stay (a response waits for the
 // connection window, so the writer keeps its ready stream).
