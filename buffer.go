@@ -244,7 +244,7 @@ func (cr *connReader) readDirect(p []byte, boundary bool) (int, error) {
 	for {
 		n, err := cr.nc.Read(p)
 		if n == 0 && err != nil && cr.parkTimedOut(err) {
-			if boundary && cr.c.mayPark() != parkNever {
+			if boundary && cr.c.parkDue() {
 				return 0, errPark
 			}
 			parkEvent(nil, "timeout")
@@ -283,7 +283,7 @@ func (cr *connReader) fill(boundary bool) error {
 				break
 			}
 			// The park deadline, armed as the last stream ended.
-			if boundary && cr.c.mayPark() != parkNever {
+			if boundary && cr.c.parkDue() {
 				cr.release()
 				return errPark
 			}
@@ -321,7 +321,7 @@ func (cr *connReader) fillRaw(boundary bool) (int, error) {
 				return 0, err
 			}
 			// Streams may have closed while we waited: look again.
-			if boundary && cr.c.mayPark() != parkNever {
+			if boundary && cr.c.parkDue() {
 				return 0, errPark
 			}
 			parkEvent(nil, "timeout")

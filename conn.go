@@ -423,6 +423,26 @@ func (c *conn) mayPark() parkMode {
 	return parkNow
 }
 
+// parkDue says, as the park deadline passes, whether the reader parks
+// now. A connection that carried a stream parks after parkDelay of
+// silence; its deadline was set when the reader first waited (armPark)
+// and not moved by the reads since, which would cost a deadline per
+// read, so a busy connection may find it passed between two rounds of
+// requests: then it is set again for what is left of parkDelay after the
+// last read. Reader only.
+func (c *conn) parkDue() bool {
+	switch c.mayPark() {
+	case parkNever:
+		return false
+	case parkLater:
+		if s := c.silence(); s < parkDelay {
+			c.armParkIn(parkDelay - s)
+			return false
+		}
+	}
+	return true
+}
+
 // errHop asks readAndEnd to go on reading on a fresh goroutine.
 var errHop = errors.New("h2server: continue on a fresh goroutine")
 

@@ -187,6 +187,67 @@ func TestParkIdleConnection(t *testing.T) {
 	c.getHello(5)
 }
 
+// TestParkAfterSilence: a connection that carried a stream parks only
+// after parkDelay without input, even when its park deadline, set as it
+// first waited, passes while the client keeps it busy.
+func TestParkAfterSilence(t *testing.T) {
+	type parked struct{ silence time.Duration }
+	parks := make(chan parked, 16)
+	timeouts := make(chan struct{}, 16)
+	f := func(c *conn, ev string) {
+		switch ev {
+		case "park":
+			// The reader's own clock of its last read, read as it parks.
+			parks <- parked{c.silence()}
+		case "timeout":
+			select {
+			case timeouts <- struct{}{}:
+			default:
+			}
+		}
+	}
+	parkHook.Store(&f)
+	t.Cleanup(func() { parkHook.Store(nil) })
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+	c := dialParkable(t, ls.addr)
+	// With no stream yet it parks at once, maybe more than once (a PING
+	// wakes it): wait until it is parked, then drop those events.
+	for parkedConns(ls.srv) != 1 {
+		<-parks
+	}
+	for len(parks) > 0 {
+		<-parks
+	}
+	// Requests one after another (PINGs this often would be a flood),
+	// until the park deadline passes while they flow.
+	id := uint32(1)
+	for busy := true; busy; id += 2 {
+		c.getHello(id)
+		select {
+		case <-timeouts:
+			busy = false
+		case p := <-parks:
+			// Parked between two requests: only right if this
+			// client stalled for parkDelay (a loaded machine).
+			if p.silence < parkDelay-time.Millisecond {
+				t.Fatalf("parked after %v without input, want %v", p.silence, parkDelay)
+			}
+			t.Skipf("the client stalled for %v between requests; the deadline did not pass while busy", p.silence)
+		default:
+		}
+	}
+	// Now silent: it parks once parkDelay passed since the last request.
+	select {
+	case p := <-parks:
+		if p.silence < parkDelay-time.Millisecond {
+			t.Fatalf("parked after %v without input, want %v", p.silence, parkDelay)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("the silent connection did not park")
+	}
+	c.getHello(id)
+}
+
 func TestParkDeadlineMidFrame(t *testing.T) {
 	events := watchParking(t)
 	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
