@@ -613,10 +613,10 @@ func BenchmarkDecodeRequestHeaders(b *testing.B) {
 				// As onHeaders, headerFragment and openStream do: the
 				// request keeps its fields, the next block a new slice.
 				c.rd.hdr = headerBlock{id: 1, endStream: true, fields: c.rd.hdr.fields[:0]}
-				if _, err := c.rd.hdec.Write(block); err != nil {
+				if _, err := c.rd.hdec.hd.Write(block); err != nil {
 					b.Fatal(err)
 				}
-				if err := c.rd.hdec.Close(); err != nil {
+				if err := c.rd.hdec.hd.Close(); err != nil {
 					b.Fatal(err)
 				}
 				req, reason := parseRequest(c.rd.hdr.fields, false)

@@ -114,7 +114,7 @@ type conn struct {
 type reader struct {
 	br                *connReader
 	fr                *http2.Framer
-	hdec              *hpack.Decoder
+	hdec              *decoder // made at the first header block
 	hdr               headerBlock
 	inflow            connInflow // the connection window we advertised
 	peerInitialWindow uint32     // the peer's SETTINGS_INITIAL_WINDOW_SIZE
@@ -357,6 +357,9 @@ func (c *conn) readAndEnd() error {
 		// keep; the next readLoop makes a new one. Before park: once
 		// parked, another goroutine may resume the reader.
 		c.rd.fr = nil
+		if c.rd.hdec != nil {
+			c.rd.hdec.forget()
+		}
 		// The connection reader goes too (its buffers are back in their
 		// pools already): a parked connection keeps none.
 		br := c.rd.br

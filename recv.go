@@ -386,6 +386,26 @@ func (c *conn) readHeaders(fh http2.FrameHeader) error {
 			return err
 		}
 	}
+	if end && n > 0 && n <= memoMaxBlock {
+		// A small block that straddles two reads is joined, so that the
+		// memo sees it whole (hpackmemo.go).
+		p, err := c.rd.br.next(n)
+		if err != nil {
+			return err
+		}
+		if len(p) < n {
+			if c.rd.hdec == nil {
+				c.rd.hdec = c.newDecoder()
+			}
+			if p, err = c.rd.hdec.join(p, n, c.rd.br); err != nil {
+				return err
+			}
+		}
+		n = 0
+		if err := c.headerFragment(p, true); err != nil {
+			return err
+		}
+	}
 	for n > 0 {
 		p, err := c.rd.br.next(n)
 		if err != nil {
@@ -461,33 +481,48 @@ func (c *conn) checkContinuation(fh http2.FrameHeader) error {
 // block: a connection opened ahead of need, which never sends a request,
 // keeps none. Its dynamic table starts empty as the peer's encoder's
 // does, at the 4,096 bytes we never change (RFC 7541 section 4.2).
-func (c *conn) newDecoder() *hpack.Decoder {
+func (c *conn) newDecoder() *decoder {
 	d := hpack.NewDecoder(4096, c.onField)
 	d.SetMaxStringLength(int(c.cfg.maxHeaderListSize))
-	return d
+	return &decoder{hd: d}
 }
 
 func (c *conn) headerFragment(frag []byte, end bool) error {
-	c.rd.hdr.bytes += len(frag)
-	if c.rd.hdr.bytes > c.cfg.maxHeaderBlockBytes {
+	hdr := &c.rd.hdr
+	hdr.bytes += len(frag)
+	if hdr.bytes > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
 	}
 	if c.rd.hdec == nil {
 		c.rd.hdec = c.newDecoder()
 	}
-	if _, err := c.rd.hdec.Write(frag); err != nil {
+	d := c.rd.hdec
+	// whole: frag is the block, all of it (hpackmemo.go).
+	var whole []byte
+	if end && hdr.bytes == len(frag) {
+		whole = frag
+	}
+	request := !hdr.closed && hdr.trailerOf == nil
+	if request && whole != nil {
+		if m := d.lookup(whole); m != nil {
+			hdr.size = m.size
+			defer func() { c.rd.hdr.id = 0 }()
+			return c.openStream(hdr, m)
+		}
+	}
+	if _, err := d.hd.Write(frag); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
 	}
-	if c.rd.hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
+	if hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
 		return connError{ErrCodeEnhanceYourCalm, "hpack_bomb"}
 	}
 	if !end {
 		return nil
 	}
-	if err := c.rd.hdec.Close(); err != nil {
+	if err := d.hd.Close(); err != nil {
 		return connError{ErrCodeCompression, "hpack_truncated"}
 	}
-	hdr := &c.rd.hdr
+	m := d.decoded(whole, request, hdr)
 	defer func() { c.rd.hdr.id = 0 }()
 	if hdr.closed {
 		return c.onClosedHeaders(hdr)
@@ -495,7 +530,7 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 	if hdr.trailerOf != nil {
 		return c.onTrailers(hdr)
 	}
-	return c.openStream(hdr)
+	return c.openStream(hdr, m)
 }
 
 // onClosedHeaders judges a field block for a closed stream. A request
@@ -568,8 +603,10 @@ func (c *conn) onTrailers(hdr *headerBlock) error {
 	return nil
 }
 
-// openStream admits a new request stream and starts its handler.
-func (c *conn) openStream(hdr *headerBlock) error {
+// openStream admits a new request stream and starts its handler. m is
+// the block's memo entry, if it has one (hpackmemo.go): then its fields
+// are m's, and hdr.fields is not filled.
+func (c *conn) openStream(hdr *headerBlock, m *blockMemo) error {
 	id := hdr.id
 	c.mu.Lock()
 	c.lastStreamID = id
@@ -600,7 +637,18 @@ func (c *conn) openStream(hdr *headerBlock) error {
 		}
 		return c.glitch("header_list_too_large")
 	}
-	req, reason := parseRequest(hdr.fields, c.cfg.enableConnectProtocol)
+	var req Request
+	var reason string
+	switch {
+	case m == nil:
+		req, reason = parseRequest(hdr.fields, c.cfg.enableConnectProtocol)
+	case m.parsed:
+		req, reason = m.req, m.reason
+	default:
+		// req.Fields is a slice of m.fields, which never change.
+		req, reason = parseRequest(m.fields, c.cfg.enableConnectProtocol)
+		m.req, m.reason, m.parsed = req, reason, true
+	}
 	if reason != "" {
 		// Section 8.1.1: a malformed request is a stream error.
 		return c.refuse(streamError{id, ErrCodeProtocol, reason}, hdr)
