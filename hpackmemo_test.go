@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,4 +240,47 @@ func trailerHeader(fs []hpack.HeaderField) map[string][]string {
 		h[k] = append(h[k], f.Value)
 	}
 	return h
+}
+
+// FuzzTableNeutral checks tableNeutral against x/net's decoder: a block
+// that the decoder accepts and that changes its dynamic table is never
+// called neutral, which the memo relies on.
+func FuzzTableNeutral(f *testing.F) {
+	f.Add([]byte{0x82, 0x86, 0x84, 0xbe})
+	f.Add([]byte{0x04, 0x85, 0x62, 0x72, 0xd1, 0x41, 0xff, 0xbf})
+	f.Add([]byte{0x40, 0x01, 'a', 0x01, 'b'})
+	f.Add([]byte{0x3f, 0x21})
+	f.Add([]byte{0x10, 0x01, 'a', 0x00, 0xc0})
+	var prime bytes.Buffer
+	enc := hpack.NewEncoder(&prime)
+	for _, v := range []string{"one", "two", "three"} {
+		enc.WriteField(hpack.HeaderField{Name: "x-" + v, Value: v})
+	}
+	f.Fuzz(func(t *testing.T, block []byte) {
+		d := hpack.NewDecoder(4096, nil)
+		if _, err := d.DecodeFull(prime.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		before := dynamicEntries(d)
+		if _, err := d.DecodeFull(block); err != nil {
+			return // a connection error: the memo is never consulted again
+		}
+		if after := dynamicEntries(d); !slices.Equal(before, after) && tableNeutral(block) {
+			t.Fatalf("block % x changed the table from %v to %v, but tableNeutral says it does not", block, before, after)
+		}
+	})
+}
+
+// dynamicEntries lists d's dynamic table, newest first, by decoding one
+// indexed field at a time from index 62 (RFC 7541 section 2.3.3).
+func dynamicEntries(d *hpack.Decoder) []hpack.HeaderField {
+	var fs []hpack.HeaderField
+	for i := 62; i < 127; i++ {
+		got, err := d.DecodeFull([]byte{0x80 | byte(i)})
+		if err != nil {
+			break
+		}
+		fs = append(fs, got...)
+	}
+	return fs
 }
