@@ -571,10 +571,11 @@ func firstValue(vv []string) string {
 // writeHead sends a head through the Stream. Fields the Stream refuses
 // are dropped, as net/http drops them, rather than failing the response.
 func (rws *responseState) writeHead(code int, h http.Header) error {
-	err := rws.st.WriteHeaders(code, h)
+	// A new header per response: not worth the Server's memo of heads.
+	err := rws.st.writeHeaders(code, h, false)
 	var fe *fieldError
 	if errors.As(err, &fe) {
-		err = rws.st.WriteHeaders(code, validFields(h))
+		err = rws.st.writeHeaders(code, validFields(h), false)
 	}
 	return err
 }

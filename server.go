@@ -262,6 +262,7 @@ func (s *Server) http1Listener() *handoffListener {
 // config is the validated, defaulted form of a Server's fields, fixed for
 // the server's life.
 type config struct {
+	heads                    *headMemos // not configuration: the Server's memo of response heads (headmemo.go)
 	handler                  Handler
 	logger                   *slog.Logger
 	maxConcurrentStreams     uint32
@@ -319,6 +320,7 @@ func (s *Server) buildConfig() (*config, error) {
 		return nil, errors.New("h2server: Server.Handler is nil")
 	}
 	c := &config{
+		heads:                    new(headMemos),
 		handler:                  s.Handler,
 		logger:                   orDefault(s.Logger, slog.Default()),
 		maxConcurrentStreams:     orDefault(s.MaxConcurrentStreams, 100),

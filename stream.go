@@ -344,8 +344,17 @@ func (st *Stream) Trailers() http.Header {
 // the end of the response, so that small responses leave in one write.
 // WriteHeaders reads header only while it runs: a handler may reuse one
 // header for many responses (a constant head built once costs no
-// allocation per request) or change it after the call.
+// allocation per request) or change it after the call. Reuse is also the
+// fastest way: the Server remembers the head it last built from such a
+// header, and while the header holds the same keys and values, the next
+// response takes that head instead of building it.
 func (st *Stream) WriteHeaders(status int, header http.Header) error {
+	return st.writeHeaders(status, header, true)
+}
+
+// writeHeaders is WriteHeaders; memo says whether the head may come from,
+// or go to, the Server's memo of heads (headmemo.go).
+func (st *Stream) writeHeaders(status int, header http.Header, memo bool) error {
 	// The handler's goroutine runs this with whatever stack the handler
 	// left: its frame, and what it calls, stay small (the 1xx path and
 	// the errors apart), so that a small response does not grow the
@@ -372,16 +381,30 @@ func (st *Stream) WriteHeaders(status int, header http.Header) error {
 		// a body. (Transfer-Encoding never goes out.)
 		header = withoutContentLength(header)
 	}
-	arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
-	fields, declared, err := appendResponseHead(arr[:0], status, header)
-	if err != nil {
-		putHeadArr(arr)
-		return err
+	var fields []hpack.HeaderField
+	var declared int64
+	var m *headMemo
+	if memo {
+		m = st.c.cfg.heads.lookup(status, header)
 	}
-	if cap(fields) == headArrLen {
-		st.send.headArr = arr
+	if m != nil {
+		fields, declared = m.fields, m.declared
 	} else {
-		putHeadArr(arr) // the fields outgrew it
+		arr := headArrPool.Get().(*[headArrLen]hpack.HeaderField)
+		var err error
+		fields, declared, err = appendResponseHead(arr[:0], status, header)
+		if err != nil {
+			putHeadArr(arr)
+			return err
+		}
+		if cap(fields) == headArrLen {
+			st.send.headArr = arr
+		} else {
+			putHeadArr(arr) // the fields outgrew it
+		}
+		if memo {
+			st.c.cfg.heads.remember(status, header, fields, declared)
+		}
 	}
 	st.send.final = fields
 	st.send.sentFinal = true
