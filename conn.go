@@ -102,7 +102,7 @@ type conn struct {
 	life         connLife           // guarded by mu
 	streams      map[uint32]*Stream // guarded by mu: open and half-closed streams
 	nstreams     atomic.Int32       // len(streams), readable without mu
-	lastStreamID uint32             // guarded by mu: highest client stream ID seen
+	lastStreamID uint32             // highest client stream ID seen: written by the reader under mu, read by it without
 	handlers     int32              // guarded by mu: handler goroutines running
 	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
 	queues       *streamQueues      // guarded by mu: made on first use

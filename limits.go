@@ -54,18 +54,33 @@ func (c *conn) glitch(reason string) error {
 // connection error ENHANCE_YOUR_CALM. Reader only.
 func (c *conn) startHandler(st *Stream) error {
 	c.mu.Lock()
+	ok := c.startHandlerLocked(st)
+	c.mu.Unlock()
+	if !ok {
+		return c.handlerQueueFull(st)
+	}
+	return nil
+}
+
+// startHandlerLocked is startHandler's part under mu; false when the
+// queue is full, and the caller must call handlerQueueFull once mu is
+// unlocked.
+func (c *conn) startHandlerLocked(st *Stream) bool {
 	if uint32(c.handlers) < c.cfg.maxConcurrentStreams {
 		c.handlers++
 		c.spawn(st)
-		c.mu.Unlock()
-		return nil
+		return true
 	}
 	if q := c.queuesLocked(); len(q.pending) < c.cfg.maxPendingHandlers {
 		q.pending = append(q.pending, st)
-		c.mu.Unlock()
-		return nil
+		return true
 	}
-	c.mu.Unlock()
+	return false
+}
+
+// handlerQueueFull fails st, which found the handler queue full; mu not
+// held.
+func (c *conn) handlerQueueFull(st *Stream) error {
 	// The connection ends: the stream fails with it, with no response,
 	// and the handler's reference goes unused (the table's is released
 	// at teardown, and the hooks see the stream end like any other).

@@ -17,10 +17,17 @@ import (
 // lookup returns the stream for id, or nil when it is idle or closed;
 // idle reports whether the client never opened it. Even IDs are the
 // server's (RFC 9113 section 5.1.1), and we open none: they are all idle.
+// Reader only.
 func (c *conn) lookup(id uint32) (st *Stream, idle bool) {
+	if id > c.lastStreamID || id%2 == 0 {
+		// A new stream, as most HEADERS open: no stream has an ID above
+		// lastStreamID, which only the reader writes (openStream), and so
+		// may read without mu.
+		return nil, true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.streams[id], id > c.lastStreamID || id%2 == 0
+	return c.streams[id], false
 }
 
 // afterReset judges a frame on a closed stream (n bytes of DATA, or a
@@ -658,11 +665,22 @@ func (c *conn) openStream(hdr *headerBlock, m *blockMemo) error {
 	}
 	req.RemoteAddr = c.info.RemoteAddr
 	req.TLS = c.info.TLS
-	st := c.newStream(id, req, hdr.endStream)
+	st := c.makeStream(id, req, hdr.endStream)
 	if h := c.cfg.hooks.StreamStarted; h != nil {
+		c.addStream(st)
 		h(st.info())
+		return c.startHandler(st)
 	}
-	return c.startHandler(st)
+	// No hook to run between: the stream enters the table and gets its
+	// handler in one lock section.
+	c.mu.Lock()
+	c.addStreamLocked(st)
+	ok := c.startHandlerLocked(st)
+	c.mu.Unlock()
+	if !ok {
+		return c.handlerQueueFull(st)
+	}
+	return nil
 }
 
 // refuse answers a request we will not serve with a stream error; the
@@ -684,7 +702,15 @@ func (c *conn) noteReset(id uint32, body bool) {
 	c.mu.Unlock()
 }
 
+// newStream makes a stream for a request and enters it in the table.
 func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
+	st := c.makeStream(id, req, endStream)
+	c.addStream(st)
+	return st
+}
+
+// makeStream makes a stream for a request, not yet shared. Reader only.
+func (c *conn) makeStream(id uint32, req Request, endStream bool) *Stream {
 	c.rd.streamSincePark = true
 	// A park refused in an earlier idle spell (epoll unavailable for
 	// the moment, park.go) is tried again when this one ends.
@@ -717,14 +743,23 @@ func (c *conn) newStream(id uint32, req Request, endStream bool) *Stream {
 		st.recv.err = io.EOF
 		st.state = stateHalfClosedRemote
 	}
+	return st
+}
+
+// addStream enters st in the table.
+func (c *conn) addStream(st *Stream) {
 	c.mu.Lock()
+	c.addStreamLocked(st)
+	c.mu.Unlock()
+}
+
+// addStreamLocked enters st in the table; mu held.
+func (c *conn) addStreamLocked(st *Stream) {
 	if c.streams == nil {
 		c.streams = make(map[uint32]*Stream)
 	}
-	c.streams[id] = st
+	c.streams[st.id] = st
 	c.nstreams.Store(int32(len(c.streams)))
 	c.disarmIdleLocked()
 	c.startKeepaliveLocked()
-	c.mu.Unlock()
-	return st
 }
