@@ -358,7 +358,7 @@ func (c *conn) readAndEnd() error {
 		// parked, another goroutine may resume the reader.
 		c.rd.fr = nil
 		if c.rd.hdec != nil {
-			c.rd.hdec.forget()
+			c.rd.hdec.parking()
 		}
 		// The connection reader goes too (its buffers are back in their
 		// pools already): a parked connection keeps none.

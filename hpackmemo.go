@@ -121,8 +121,14 @@ func (d *decoder) decoded(whole []byte, request bool, hdr *headerBlock) *blockMe
 	return m
 }
 
-// forget empties the memo: the table changed, or the connection parks
-// (a parked connection keeps its table, not copies of old requests).
+// parking drops what a parked connection need not keep: the memo (it
+// keeps its table, not copies of old requests) and join's scratch.
+func (d *decoder) parking() {
+	d.forget()
+	d.scratch = nil
+}
+
+// forget empties the memo: the table changed.
 func (d *decoder) forget() {
 	if d.n != 0 {
 		d.memo = [memoLen]*blockMemo{}
