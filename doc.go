@@ -68,6 +68,16 @@
 // consumes the buffer, and the stream's window is credited back with
 // WINDOW_UPDATE in batches of a quarter window, not one per Read.
 //
+// Clients repeat themselves, and a header block that holds only indexed
+// fields and literals the HPACK table does not keep decodes to the same
+// fields for as long as the table stays as it is. The reader keeps a few
+// such blocks with their fields and their validated request, and takes
+// a block seen again from there; any block that may change the table
+// empties that memo (hpackmemo.go). On the way out, a handler that
+// passes the same http.Header for every response gets the head built
+// from it the last time, while its keys and values are unchanged
+// (headmemo.go).
+//
 // # Receive windows that grow
 //
 // A stream's window grows when its handler reads a quarter window in
