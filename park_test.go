@@ -593,3 +593,43 @@ func TestParkTLS(t *testing.T) {
 	}
 	waitParked(t, ls.srv, events, 1)
 }
+
+// TestRunQueueRawRead: on the raw read path (a TCP connection from
+// Serve) too, a stream queued behind a busy handler gets a goroutine of
+// its own before the reader waits for the socket. Stream 1's handler
+// waits for a body the client sends only once stream 3, queued behind
+// it, is answered.
+func TestRunQueueRawRead(t *testing.T) {
+	started := make(chan struct{}, 1)
+	ls := startServer(t, &Server{Handler: HandlerFunc(func(st *Stream) {
+		if st.Request().Method == "POST" {
+			started <- struct{}{}
+		}
+		body, err := io.ReadAll(st)
+		if err != nil {
+			return
+		}
+		st.WriteHeaders(200, nil)
+		st.Write(append([]byte("got "), body...))
+	})}, false)
+	c := dialParkable(t, ls.addr)
+	cs := ls.srv.liveConns()
+	if len(cs) != 1 || cs[0].raw == nil {
+		t.Skip("no raw read path here")
+	}
+	cs[0].mu.Lock()
+	cs[0].workers.maxBusy = 1 // queue as with GOMAXPROCS 1
+	cs[0].mu.Unlock()
+	c.request(1, "POST", "/upload", false)
+	<-started // stream 1's worker is busy in Read
+	c.get(3, "/")
+	if status, body := c.response(3); status != "200" || body != "got " {
+		t.Fatalf("stream 3: status %q body %q, want 200 and %q", status, body, "got ")
+	}
+	if err := c.fr.WriteData(1, true, []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := c.response(1); status != "200" || body != "got body" {
+		t.Fatalf("stream 1: status %q body %q, want 200 and %q", status, body, "got body")
+	}
+}
