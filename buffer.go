@@ -192,6 +192,10 @@ type connReader struct {
 	parkNow  bool                  // readSocket may give up when the socket is empty
 	parked   bool                  // readSocket gave up: the socket was empty and parkNow set
 	gotInput bool                  // a read returned bytes since the reader last started (see readDirect)
+	// heldQueue: streams waited in the run queue when the last raw read
+	// returned bytes. The raw path reads what the socket holds before
+	// it starts a goroutine for them (see fill).
+	heldQueue bool
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {
@@ -260,14 +264,24 @@ func (cr *connReader) readDirect(p []byte, boundary bool) (int, error) {
 
 // fill reads into an empty buffer, taking one from the pool if needed.
 // At a frame boundary it may return errPark (see parkMode).
+//
+// Streams in the run queue (handler.go) get goroutines of their own
+// before a read that may wait. A net.Conn read may always wait, so they
+// get them first. A raw read learns that the socket is empty without
+// waiting: it reads on first, and readSocket starts them once the socket
+// is empty, before it waits. So the requests that arrived together are
+// all read before their handlers run, and their responses leave in one
+// write. A stream queued before the last read does not wait for another
+// one.
 func (cr *connReader) fill(boundary bool) error {
-	if cr.c != nil {
+	if cr.c != nil && (cr.raw == nil || cr.heldQueue) {
 		cr.c.runQueued(true) // the read may wait
 	}
 	var n int
 	var err error
 	if cr.raw != nil {
 		n, err = cr.fillRaw(boundary)
+		cr.heldQueue = n > 0 && cr.c.workers.queued.Load()
 	} else {
 		switch {
 		case cr.pool != nil:
@@ -359,6 +373,11 @@ func (cr *connReader) readSocket(fd uintptr) bool {
 	if wouldBlock {
 		cr.release() // nothing to read: wait without the pooled buffer
 		cr.parked = cr.parkNow
+		if !cr.parked && cr.c != nil {
+			// About to wait: queued streams go first (see fill). Bytes
+			// that arrive meanwhile make RawConn's wait return at once.
+			cr.c.runQueued(true)
+		}
 		return cr.parked
 	}
 	cr.lastN = n // an upload that filled 32 KiB before a wait gets 32 KiB after it
