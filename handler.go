@@ -91,8 +91,12 @@ func (p *workers) reserve() bool {
 
 // retireAll tells every idle worker to exit. It may wait for reserved
 // workers to reach their receive, so the caller holds no lock.
-func (p *workers) retireAll() {
-	for p.reserve() {
+func (p *workers) retireAll() { p.retireBeyond(0) }
+
+// retireBeyond tells idle workers to exit until keep are left; as
+// retireAll, the caller holds no lock.
+func (p *workers) retireBeyond(keep int32) {
+	for p.idle.Load() > keep && p.reserve() {
 		p.work <- nil
 	}
 }
@@ -252,9 +256,16 @@ func (c *conn) sweepIdle() {
 	if f&workUsed != 0 || writer {
 		// Workers in use, or a writer to see go: look again later.
 		c.life.sweep.Reset(workerLinger)
+		keep := p.maxBusy
 		c.mu.Unlock()
 		if f&workUsed == 0 {
 			p.retireAll()
+		} else {
+			// In use, but never more than maxBusy at once from idle:
+			// streams past that queue (spawn). The rest came for
+			// streams the reader started on goroutines of their own
+			// (runQueued), and go.
+			p.retireBeyond(keep)
 		}
 		return
 	}

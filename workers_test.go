@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -94,6 +95,50 @@ func TestRunQueueStartsQueuedAtTeardown(t *testing.T) {
 		synctest.Wait()
 		if n := countWorkers(); n != 0 {
 			t.Errorf("%d handler goroutines after the connection ended and its handlers returned, want 0", n)
+		}
+	})
+}
+
+// TestIdleWorkersBeyondMaxBusyLeave: a burst leaves a connection with
+// many idle workers; while streams keep coming, one at a time, the sweep
+// lets go of all but maxBusy of them (streams past maxBusy queue, so no
+// more would ever be woken from idle). The old sweep kept every one for
+// as long as any was used.
+func TestIdleWorkersBeyondMaxBusyLeave(t *testing.T) {
+	run(t, func(t *testing.T) {
+		tst := newServerTester(t, nil)
+		tst.greet()
+		var ids []uint32
+		for id := uint32(1); id <= 31; id += 2 {
+			tst.get(id, "/")
+			ids = append(ids, id)
+		}
+		var calls []*handlerCall
+		for _, id := range ids {
+			calls = append(calls, tst.call(id))
+		}
+		if n := countWorkers(); n != 16 {
+			t.Fatalf("%d handler goroutines during the burst, want 16", n)
+		}
+		for _, c := range calls {
+			close(c.release)
+		}
+		tst.wantResponses(ids...)
+		// A stream every 30 ms for a second: the workers stay in use.
+		id := uint32(33)
+		for range 33 {
+			time.Sleep(30 * time.Millisecond)
+			tst.get(id, "/")
+			close(tst.call(id).release)
+			tst.wantHeaders(id, true)
+			id += 2
+		}
+		c := tst.srv.liveConns()[0]
+		c.mu.Lock()
+		keep := int(c.workers.maxBusy)
+		c.mu.Unlock()
+		if n := countWorkers(); n > keep {
+			t.Fatalf("%d idle handler goroutines after a second of one stream at a time, want at most maxBusy, %d", n, keep)
 		}
 	})
 }
