@@ -7,8 +7,8 @@
 //
 // A Handler serves each request stream on a goroutine of its own (or,
 // while GOMAXPROCS handlers of the connection run, on the first of them
-// to return, which is never later than the reader's next read: see
-// handler.go). A Stream's
+// to return, which is never later than the reader's next wait for
+// input: see handler.go). A Stream's
 // receive side (Read, Trailers) and send side (WriteHeaders, Write,
 // Flush, WriteTrailers, Close) are independent, so a handler can read the
 // request body while it writes the response: full duplex. HTTPHandler

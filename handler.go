@@ -195,9 +195,9 @@ func (c *conn) nextQueuedLocked() *Stream {
 
 // runQueued starts a worker for every stream still in the run queue,
 // after letting the busy workers take what they can. The reader calls it
-// before each read from the socket and before it waits for the writer,
-// and teardown calls it: a stream never waits there on a handler that
-// waits for the reader.
+// before it waits for the socket (connReader.fill and readSocket say
+// when) and before it waits for the writer, and teardown calls it: a
+// stream never waits there on a handler that waits for the reader.
 func (c *conn) runQueued(yield bool) {
 	p := &c.workers
 	if !p.queued.Load() {
