@@ -14,7 +14,7 @@ import (
 
 // The run queue (handler.go): a stream that finds no idle worker while
 // GOMAXPROCS workers are busy waits for one of them, but never past the
-// reader's next read from the socket.
+// reader's next wait for input.
 
 // queueBehindOne makes the connection of tst queue streams as soon as one
 // worker is busy, as it does with GOMAXPROCS 1, whatever -cpu says.
