@@ -282,22 +282,7 @@ func TestFaultI_IdleWorkersLeave(t *testing.T) {
 	run(t, func(t *testing.T) {
 		tst := newServerTester(t, nil)
 		tst.greet()
-		var ids []uint32
-		for id := uint32(1); id <= 31; id += 2 {
-			tst.get(id, "/")
-			ids = append(ids, id)
-		}
-		var calls []*handlerCall
-		for _, id := range ids {
-			calls = append(calls, tst.call(id))
-		}
-		if n := countWorkers(); n != 16 {
-			t.Fatalf("%d handler goroutines during the burst, want 16", n)
-		}
-		for _, c := range calls {
-			close(c.release)
-		}
-		tst.wantResponses(ids...)
+		burstOf16(tst)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if n := countWorkers(); n != 0 {
@@ -308,6 +293,29 @@ func TestFaultI_IdleWorkersLeave(t *testing.T) {
 		close(tst.call(33).release)
 		tst.wantHeaders(33, true)
 	})
+}
+
+// burstOf16 runs 16 streams (1 to 31) at once on tst's paused handlers,
+// each on a goroutine of its own, and lets them return: the connection
+// is left with 16 idle workers.
+func burstOf16(tst *serverTester) {
+	tst.t.Helper()
+	var ids []uint32
+	for id := uint32(1); id <= 31; id += 2 {
+		tst.get(id, "/")
+		ids = append(ids, id)
+	}
+	var calls []*handlerCall
+	for _, id := range ids {
+		calls = append(calls, tst.call(id))
+	}
+	if n := countWorkers(); n != 16 {
+		tst.t.Fatalf("%d handler goroutines during the burst, want 16", n)
+	}
+	for _, c := range calls {
+		close(c.release)
+	}
+	tst.wantResponses(ids...)
 }
 
 // TestIdleWorkersLeaveAtTeardown: idle workers leave with their

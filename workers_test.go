@@ -108,22 +108,7 @@ func TestIdleWorkersBeyondMaxBusyLeave(t *testing.T) {
 	run(t, func(t *testing.T) {
 		tst := newServerTester(t, nil)
 		tst.greet()
-		var ids []uint32
-		for id := uint32(1); id <= 31; id += 2 {
-			tst.get(id, "/")
-			ids = append(ids, id)
-		}
-		var calls []*handlerCall
-		for _, id := range ids {
-			calls = append(calls, tst.call(id))
-		}
-		if n := countWorkers(); n != 16 {
-			t.Fatalf("%d handler goroutines during the burst, want 16", n)
-		}
-		for _, c := range calls {
-			close(c.release)
-		}
-		tst.wantResponses(ids...)
+		burstOf16(tst)
 		// A stream every 30 ms for a second: the workers stay in use.
 		id := uint32(33)
 		for range 33 {
