@@ -454,6 +454,8 @@ func (cr *connReader) release() {
 }
 
 // drop gives the pooled buffers back, whatever they hold: at teardown.
+// The HPACK decoder lets go of them too (decoder.unpin), unless a header
+// block is half read.
 func (cr *connReader) drop() {
 	switch {
 	case cr.pool != nil:
@@ -464,4 +466,7 @@ func (cr *connReader) drop() {
 		cr.mid, cr.buf = nil, nil
 	}
 	cr.r, cr.w = 0, 0
+	if c := cr.c; c != nil && c.rd.hdec != nil && c.rd.hdr.id == 0 {
+		c.rd.hdec.unpin()
+	}
 }

@@ -38,6 +38,7 @@ type decoder struct {
 	n       uint8           // memo entries in use
 	next    uint8           // the memo entry to replace next
 	hash    uint8           // the seen entry to replace next
+	pinned  bool            // hd may hold on to the last block it read (see unpin)
 }
 
 // blockMemo is one remembered request block. Nothing in it changes once
@@ -122,11 +123,38 @@ func (d *decoder) decoded(whole []byte, request bool, hdr *headerBlock) *blockMe
 }
 
 // parking drops what a parked connection need not keep: the memo (it
-// keeps its table, not copies of old requests) and join's scratch.
+// keeps its table, not copies of old requests), join's scratch, and its
+// hold on the last block read (unpin).
 func (d *decoder) parking() {
 	d.forget()
 	d.scratch = nil
+	d.unpin()
 }
+
+// unpin makes the x/net decoder let go of the last block it decoded.
+// Decoder.Write keeps an empty slice of its input after decoding it, and
+// an empty slice holds on to its whole array: a pooled read buffer the
+// reader has given back (32 KiB, which the pool may hand to another
+// connection or drop, but which stays in memory as long as the decoder
+// lives), join's scratch, or the connection reader a parking connection
+// drops. Decoding one indexed field of the static table with emitting
+// off leaves the dynamic table and the decoder as they were (RFC 7541
+// section 6.1) and points it at a static array instead. Reader only,
+// between header blocks.
+func (d *decoder) unpin() {
+	if !d.pinned {
+		return
+	}
+	d.pinned = false
+	d.hd.SetEmitEnabled(false)
+	d.hd.Write(unpinBlock[:]) // cannot fail: see unpinBlock
+	d.hd.Close()
+	d.hd.SetEmitEnabled(true)
+}
+
+// unpinBlock is the header block unpin decodes: static table entry 2,
+// ":method: GET", as an indexed field.
+var unpinBlock = [1]byte{0x82}
 
 // forget empties the memo: the table changed.
 func (d *decoder) forget() {

@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 )
@@ -631,5 +633,46 @@ func TestRunQueueRawRead(t *testing.T) {
 	}
 	if status, body := c.response(1); status != "200" || body != "got body" {
 		t.Fatalf("stream 1: status %q body %q, want 200 and %q", status, body, "got body")
+	}
+}
+
+// TestParkedDecoderLetsGo: x/net's HPACK decoder keeps an empty slice of
+// the last block it decoded, which holds the block's whole array; a
+// parked connection must not keep its last read buffer (pooled, 4 or 32
+// KiB) or its dropped connection reader alive that way (decoder.unpin).
+func TestParkedDecoderLetsGo(t *testing.T) {
+	events := watchParking(t)
+	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
+	c := dialParkable(t, ls.addr)
+	waitParked(t, ls.srv, events, 1)
+
+	// With stream 1 open the reader reads into a pooled buffer, and the
+	// GET's header block is decoded from there.
+	c.request(1, "POST", "/", false)
+	body := bytes.Repeat([]byte("b"), 1000)
+	if err := c.fr.WriteData(1, false, body); err != nil {
+		t.Fatal(err)
+	}
+	c.getHello(3)
+	if err := c.fr.WriteData(1, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := c.response(1); got != string(body) {
+		t.Fatalf("POST echoed %d bytes, want %d", len(got), len(body))
+	}
+	waitParked(t, ls.srv, events, 1)
+
+	ls.srv.poller.mu.Lock()
+	defer ls.srv.poller.mu.Unlock()
+	for _, pc := range ls.srv.poller.parked {
+		// The decoder's unexported input slice: where it points is
+		// what it keeps alive.
+		buf := reflect.ValueOf(pc.rd.hdec.hd).Elem().FieldByName("buf")
+		if !buf.IsValid() || buf.Kind() != reflect.Slice {
+			t.Fatal("hpack.Decoder has no buf slice any more: see whether decoder.unpin is still needed")
+		}
+		if p := buf.Pointer(); p != 0 && p != uintptr(unsafe.Pointer(&unpinBlock[0])) {
+			t.Errorf("the parked connection's HPACK decoder still points at %#x, its last block's array", p)
+		}
 	}
 }

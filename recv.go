@@ -517,6 +517,7 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 			return c.openStream(hdr, m)
 		}
 	}
+	d.pinned = true // (see decoder.unpin)
 	if _, err := d.hd.Write(frag); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
 	}
