@@ -24,6 +24,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [[ -x /usr/local/go/bin/go ]] && export PATH=$PATH:/usr/local/go/bin
 CONNS=${CONNS:-2000}
 STREAMS=${STREAMS:-0}
+SERVED=${SERVED:-0}
 TLS=${TLS:-0}
 TLSARGS=()
 [[ $TLS == 1 ]] && TLSARGS=(-tls)
@@ -48,14 +49,14 @@ for _ in $(seq 100); do curl -fs "http://$PPROF/debug/pprof/" >/dev/null && brea
 memstat() { curl -fs "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk -v k="$1" '$2 == k {print $4}'; }
 h0=$(memstat HeapAlloc)
 s0=$(memstat Stack)
-timeout 120 "$OUT/idleconns" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -conns "$CONNS" -streams "$STREAMS" >"$OUT/idleconns.log" 2>&1 &
+timeout 120 "$OUT/idleconns" -addr "127.0.0.1:$PORT" "${TLSARGS[@]}" -conns "$CONNS" -streams "$STREAMS" -served "$SERVED" >"$OUT/idleconns.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 240); do grep -q '^ready' "$OUT/idleconns.log" && break; sleep 0.5; done
 grep -q '^ready' "$OUT/idleconns.log" || { echo "idleheap.sh: idleconns did not get ready:" >&2; cat "$OUT/idleconns.log" >&2; exit 1; }
 sleep 1 # writers linger 100 ms, then retire
 h1=$(memstat HeapAlloc)
 s1=$(memstat Stack)
-curl -fs "http://$PPROF/debug/pprof/heap" -o "$OUT/heap.prof"
+curl -fs "http://$PPROF/debug/pprof/heap?gc=1" -o "$OUT/heap.prof"
 n=$((CONNS * (STREAMS > 0 ? STREAMS : 1)))
 unit=$([[ $STREAMS -gt 0 ]] && echo stream || echo connection)
 [[ $TLS == 1 ]] && unit="$unit (TLS)"

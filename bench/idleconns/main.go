@@ -44,6 +44,8 @@ var (
 	nconns   = flag.Int("conns", 100, "connections to open")
 	nstreams = flag.Int("streams", 0, "streams to open on each connection (capped to the server's MAX_CONCURRENT_STREAMS)")
 	path     = flag.String("path", "/sink", "request path of the streams")
+	served   = flag.Int("served", 0, "complete this many GET -served-path requests on each connection first, one after another")
+	srvPath  = flag.String("served-path", "/hello", "request path of the -served requests")
 	useTLS   = flag.Bool("tls", false, "connect with TLS 1.3 and P-256 (ALPN h2, certificate not verified)")
 	parallel = flag.Int("parallel", 50, "connections set up at the same time")
 	timeout  = flag.Duration("timeout", 30*time.Second, "bound on the whole set-up")
@@ -208,6 +210,20 @@ func (cc *clientConn) handshake() (int, error) {
 		}
 	}
 
+	var hbuf bytes.Buffer
+	enc := hpack.NewEncoder(&hbuf)
+	scheme := "http"
+	if *useTLS {
+		scheme = "https"
+	}
+	id := uint32(1)
+	for range *served {
+		if err := cc.get(enc, &hbuf, id, scheme); err != nil {
+			return 0, err
+		}
+		id += 2
+	}
+
 	n := *nstreams
 	if uint32(n) > maxStreams {
 		n = int(maxStreams)
@@ -215,12 +231,6 @@ func (cc *clientConn) handshake() (int, error) {
 	}
 	if n == 0 {
 		return 0, nil
-	}
-	var hbuf bytes.Buffer
-	enc := hpack.NewEncoder(&hbuf)
-	scheme := "http"
-	if *useTLS {
-		scheme = "https"
 	}
 	for i := range n {
 		hbuf.Reset()
@@ -234,7 +244,7 @@ func (cc *clientConn) handshake() (int, error) {
 			enc.WriteField(f)
 		}
 		err := fr.WriteHeaders(http2.HeadersFrameParam{
-			StreamID:      uint32(2*i + 1),
+			StreamID:      id + uint32(2*i),
 			BlockFragment: hbuf.Bytes(),
 			EndHeaders:    true, // and no END_STREAM: the body never comes
 		})
@@ -264,6 +274,53 @@ func (cc *clientConn) handshake() (int, error) {
 			return 0, fmt.Errorf("stream %d reset with %v", f.StreamID, f.ErrCode)
 		case *http2.GoAwayFrame:
 			return 0, fmt.Errorf("GOAWAY %v after opening streams", f.ErrCode)
+		}
+	}
+}
+
+// get sends one GET on stream id, with the header fields a browser's
+// request carries (most of them enter the HPACK tables of both sides), and
+// reads its response to the end.
+func (cc *clientConn) get(enc *hpack.Encoder, hbuf *bytes.Buffer, id uint32, scheme string) error {
+	hbuf.Reset()
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: "GET"},
+		{Name: ":scheme", Value: scheme},
+		{Name: ":authority", Value: *addr},
+		{Name: ":path", Value: *srvPath},
+		{Name: "user-agent", Value: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"},
+		{Name: "accept", Value: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{Name: "accept-language", Value: "en-US,en;q=0.5"},
+		{Name: "accept-encoding", Value: "gzip, deflate, br, zstd"},
+	} {
+		enc.WriteField(f)
+	}
+	err := cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hbuf.Bytes(), EndHeaders: true, EndStream: true})
+	if err == nil {
+		err = cc.bw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		f, err := cc.fr.ReadFrame()
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", *srvPath, err)
+		}
+		if f.Header().StreamID != id {
+			continue
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			return fmt.Errorf("GET %s: stream reset with %v", *srvPath, f.ErrCode)
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				return nil
+			}
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				return nil
+			}
 		}
 	}
 }
