@@ -360,6 +360,14 @@ func (c *conn) readAndEnd() error {
 		if c.rd.hdec != nil {
 			c.rd.hdec.parking()
 		}
+		// The field array the header blocks are decoded into, and the
+		// streams map, are made again by the next stream.
+		c.rd.hdr.fields = nil
+		c.mu.Lock()
+		if len(c.streams) == 0 {
+			c.streams = nil
+		}
+		c.mu.Unlock()
 		// The connection reader goes too (its buffers are back in their
 		// pools already): a parked connection keeps none.
 		br := c.rd.br

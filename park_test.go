@@ -636,11 +636,13 @@ func TestRunQueueRawRead(t *testing.T) {
 	}
 }
 
-// TestParkedDecoderLetsGo: x/net's HPACK decoder keeps an empty slice of
-// the last block it decoded, which holds the block's whole array; a
-// parked connection must not keep its last read buffer (pooled, 4 or 32
-// KiB) or its dropped connection reader alive that way (decoder.unpin).
-func TestParkedDecoderLetsGo(t *testing.T) {
+// TestParkedConnectionLetsGo: a parked connection keeps what it must
+// (its HPACK tables) and lets go of what streams need: its streams map,
+// the array header blocks are decoded into, and its last read buffer,
+// which x/net's HPACK decoder would keep alive (it keeps an empty slice
+// of the last block it decoded, which holds the block's whole array:
+// decoder.unpin).
+func TestParkedConnectionLetsGo(t *testing.T) {
 	events := watchParking(t)
 	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
 	c := dialParkable(t, ls.addr)
@@ -673,6 +675,9 @@ func TestParkedDecoderLetsGo(t *testing.T) {
 		}
 		if p := buf.Pointer(); p != 0 && p != uintptr(unsafe.Pointer(&unpinBlock[0])) {
 			t.Errorf("the parked connection's HPACK decoder still points at %#x, its last block's array", p)
+		}
+		if pc.streams != nil || pc.rd.hdr.fields != nil {
+			t.Errorf("the parked connection keeps its streams map (%v) or its header fields array (%d fields)", pc.streams != nil, cap(pc.rd.hdr.fields))
 		}
 	}
 }
