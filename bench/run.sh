@@ -46,9 +46,12 @@
 # the table shows the median of the $REPS runs and ratios of those medians.
 #
 # Memory: bench/idleconns holds 2,000 idle connections (SETTINGS exchange
-# done), then 20 connections x 100 open streams (POST /sink, HEADERS
-# without END_STREAM, no DATA), each against a fresh server; the table
-# shows the growth of VmRSS divided by the count.
+# done), 2,000 idle connections that each carried one GET /hello first
+# (with a browser's header fields, which fill both HPACK tables: an idle
+# connection as a server sees it between a client's requests), then 20
+# connections x 100 open streams (POST /sink, HEADERS without END_STREAM,
+# no DATA), each against a fresh server; the table shows the growth of
+# VmRSS divided by the count.
 #
 # TLS=1 runs everything over TLS 1.3 with ALPN h2: one self-signed ECDSA
 # P-256 certificate ($OUT/tls.crt, made with openssl) for all servers, and
@@ -69,7 +72,7 @@
 #   IDLE_CONNS idle connections [2000]           STREAM_CONNS x STREAMS: [20] x [100]
 #   MAXSTREAMS SETTINGS_MAX_CONCURRENT_STREAMS of every server [100]
 #   WORKLOADS  which to run, a subset of
-#              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle streams"
+#              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams"
 #   SERVER_CPU / CLIENT_CPU   CPU lists for taskset -c [0] / [1]
 #   OUT        directory for logs and results, kept afterwards [a new /tmp/h2bench.*]
 #   PROFILE    1: each load run of the Go servers writes a CPU profile,
@@ -100,7 +103,7 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 STREAM_CONNS=${STREAM_CONNS:-20}
 STREAMS=${STREAMS:-100}
 MAXSTREAMS=${MAXSTREAMS:-100}
-WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle streams}
+WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams}
 SERVERS=${SERVERS:-h2server nethttp h2o nghttpd}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -119,7 +122,7 @@ done
 ((${#IMPLS[@]} > 0)) || { echo "run.sh: SERVERS is empty" >&2; exit 2; }
 for w in $WORKLOADS; do
 	case $w in
-	hello_high | hello_deep | hello_1 | get1m | sink | get1m_c10m1 | sink_c10m1 | echo | idle | streams) ;;
+	hello_high | hello_deep | hello_1 | get1m | sink | get1m_c10m1 | sink_c10m1 | echo | idle | idle_served | streams) ;;
 	*) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
 	esac
 done
@@ -295,7 +298,7 @@ for w in $WORKLOADS; do
 	for impl in "${IMPLS[@]}"; do
 		runs "$w" "$impl" || continue
 		case $w in
-		idle | streams) expected=$((expected + REPS * 4)) nmem=$((nmem + REPS)) ;;
+		idle | idle_served | streams) expected=$((expected + REPS * 4)) nmem=$((nmem + REPS)) ;;
 		*) expected=$((expected + REPS * (WARMUP + DURATION + 1))) nload=$((nload + REPS)) ;;
 		esac
 	done
@@ -602,15 +605,16 @@ load() {
 	fi
 }
 
-# memory WORKLOAD IMPL REP CONNS STREAMS: RSS growth per connection or stream.
+# memory WORKLOAD IMPL REP CONNS STREAMS [SERVED]: RSS growth per connection
+# or stream; SERVED GETs of /hello complete on each connection first.
 memory() {
-	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 tag=$1.$2.$3 i
+	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 served=${6:-0} tag=$1.$2.$3 i
 	start_server "$impl" "$tag"
 	sleep 0.3
 	local before after
 	before=$(rss_kib "$SERVER_PID")
 	: >"$OUT/$tag.idleconns.out"
-	"${PIN_CLIENT[@]}" "$OUT/idleconns" -addr "$SERVER_ADDR" -conns "$conns" -streams "$streams" "${IDLE_TLS[@]}" \
+	"${PIN_CLIENT[@]}" "$OUT/idleconns" -addr "$SERVER_ADDR" -conns "$conns" -streams "$streams" -served "$served" "${IDLE_TLS[@]}" \
 		>"$OUT/$tag.idleconns.out" 2>"$OUT/$tag.idleconns.err" &
 	local ic=$!
 	PIDS+=("$ic")
@@ -663,6 +667,7 @@ for w in $WORKLOADS; do
 			sink_c10m1) load "$w" "$impl" "$rep" /sink "$BULK1_C" "$BULK1_M" bulk -d "$OUT/body1m" ;;
 			echo) load "$w" "$impl" "$rep" /echo "$BULK_C" "$BULK_M" bulk -d "$OUT/body1m" ;;
 			idle) memory "$w" "$impl" "$rep" "$IDLE_CONNS" 0 ;;
+			idle_served) memory "$w" "$impl" "$rep" "$IDLE_CONNS" 0 1 ;;
 			streams) memory "$w" "$impl" "$rep" "$STREAM_CONNS" "$STREAMS" ;;
 			esac
 		done
@@ -751,6 +756,7 @@ proto=h2c
 			row "$w" cpu_per_gib "$what $cm: server CPU-s per GiB"
 			;;
 		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
+		idle_served) row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections)" ;;
 		streams) row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams, incl. the conns)" ;;
 		esac
 	done
