@@ -153,7 +153,9 @@ func (d *decoder) unpin() {
 }
 
 // unpinBlock is the header block unpin decodes: static table entry 2,
-// ":method: GET", as an indexed field.
+// ":method: GET", as an indexed field, which no decoder state can refuse
+// (its strings are far below the decoder's limit, MaxHeaderListSize,
+// which is at least 1 KiB).
 var unpinBlock = [1]byte{0x82}
 
 // forget empties the memo: the table changed.
