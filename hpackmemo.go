@@ -23,15 +23,15 @@ import (
 // 6.2.3) leaves the table as it was. So the memo holds such blocks with
 // their fields and their parsed request, and stays valid exactly until a
 // block that may change the table (a literal with incremental indexing,
-// a size update, or any block we did not see whole) is decoded: then it
-// is emptied. A memo hit skips the decoder, which after Close is in the
+// or a size update) is decoded: then it is emptied. (The decoder gets
+// every block whole: headerFragment assembles those that come in pieces.) A memo hit skips the decoder, which after Close is in the
 // same state whether it decoded the block or not.
 //
 // A block is kept the second time it is seen (by hash), so that clients
 // whose every request differs (browsers) pay for no copies.
 type decoder struct {
 	hd      *hpack.Decoder
-	scratch []byte // join's, made on first use
+	scratch []byte // a block that came in pieces, assembled (headerFragment)
 	memo    [memoLen]*blockMemo
 	seen    [memoLen]uint64 // hashes of memo-able blocks decoded once
 	hits    uint32          // blocks taken from the memo (for tests and debugging)
@@ -74,33 +74,26 @@ func (d *decoder) lookup(block []byte) *blockMemo {
 	return nil
 }
 
-// join returns an n-byte block whose first piece is p, read on from br
-// into the decoder's scratch; the slice is valid until the next join.
-func (d *decoder) join(p []byte, n int, br *connReader) ([]byte, error) {
-	if d.scratch == nil {
-		d.scratch = make([]byte, 0, memoMaxBlock)
+// doneBlock ends a header block: the assembly array goes unless it is
+// small (most blocks come whole and never use it).
+func (d *decoder) doneBlock() {
+	if cap(d.scratch) > memoMaxBlock {
+		d.scratch = nil
+	} else {
+		d.scratch = d.scratch[:0]
 	}
-	b := append(d.scratch[:0], p...)
-	for len(b) < n {
-		q, err := br.next(n - len(b))
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, q...)
-	}
-	return b, nil
 }
 
 // decoded keeps the memo true after the decoder took a block (and Close
-// succeeded). whole is the block if it came in one piece, nil if not;
-// request says the block opens a stream, with hdr's fields. It returns
-// the block's new memo entry, if it made one.
+// succeeded). whole is the block; request says the block opens a stream,
+// with hdr's fields. It returns the block's new memo entry, if it made
+// one.
 func (d *decoder) decoded(whole []byte, request bool, hdr *headerBlock) *blockMemo {
-	candidate := request && whole != nil && !hdr.tooLarge && len(whole) <= memoMaxBlock
+	candidate := request && !hdr.tooLarge && len(whole) <= memoMaxBlock
 	if d.n == 0 && !candidate {
 		return nil // nothing to keep true, nothing to keep
 	}
-	if whole == nil || !tableNeutral(whole) {
+	if !tableNeutral(whole) {
 		d.forget()
 		return nil
 	}
@@ -123,7 +116,7 @@ func (d *decoder) decoded(whole []byte, request bool, hdr *headerBlock) *blockMe
 }
 
 // parking drops what a parked connection need not keep: the memo (it
-// keeps its table, not copies of old requests), join's scratch, and its
+// keeps its table, not copies of old requests), the assembly array, and its
 // hold on the last block read (unpin).
 func (d *decoder) parking() {
 	d.forget()
@@ -136,7 +129,7 @@ func (d *decoder) parking() {
 // an empty slice holds on to its whole array: a pooled read buffer the
 // reader has given back (32 KiB, which the pool may hand to another
 // connection or drop, but which stays in memory as long as the decoder
-// lives), join's scratch, or the connection reader a parking connection
+// lives), the assembly array, or the connection reader a parking connection
 // drops. Decoding one indexed field of the static table with emitting
 // off leaves the dynamic table and the decoder as they were (RFC 7541
 // section 6.1) and points it at a static array instead. Reader only,

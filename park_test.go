@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // Parking (park.go) seen from a real TCP client: an idle connection has no
@@ -638,10 +639,11 @@ func TestRunQueueRawRead(t *testing.T) {
 
 // TestParkedConnectionLetsGo: a parked connection keeps what it must
 // (its HPACK tables) and lets go of what streams need: its streams map,
-// the array header blocks are decoded into, and its last read buffer,
-// which x/net's HPACK decoder would keep alive (it keeps an empty slice
-// of the last block it decoded, which holds the block's whole array:
-// decoder.unpin).
+// the array header blocks are decoded into, its last read buffer, which
+// x/net's HPACK decoder would keep alive (it keeps an empty slice of the
+// last block it decoded, which holds the block's whole array:
+// decoder.unpin), and the decoder's buffer for fields split between
+// pieces of a block (headerFragment gives it whole blocks).
 func TestParkedConnectionLetsGo(t *testing.T) {
 	events := watchParking(t)
 	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, false)
@@ -662,6 +664,35 @@ func TestParkedConnectionLetsGo(t *testing.T) {
 	if _, got := c.response(1); got != string(body) {
 		t.Fatalf("POST echoed %d bytes, want %d", len(got), len(body))
 	}
+	// Blocks whose fields straddle reads (a 6 KB cookie, read through
+	// buffers of 128 bytes and 4 KiB) and frames (a 30 KB one, split by
+	// a CONTINUATION frame): x/net's decoder, fed the pieces, would keep
+	// a buffer as large as the straddling field (headerFragment).
+	for i, n := range []int{6000, 30000} {
+		id := uint32(5 + 2*i)
+		c.buf.Reset()
+		for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"},
+			{Name: ":authority", Value: "test"}, {Name: ":path", Value: "/"}, {Name: "cookie", Value: strings.Repeat("c", n)}} {
+			c.enc.WriteField(f)
+		}
+		block := c.buf.Bytes()
+		split := len(block)
+		if n > 16000 {
+			split = len(block) / 2
+		}
+		if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block[:split],
+			EndStream: true, EndHeaders: split == len(block)}); err != nil {
+			t.Fatal(err)
+		}
+		if split < len(block) {
+			if err := c.fr.WriteContinuation(id, true, block[split:]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if status, got := c.response(id); status != "200" || got != "hello" {
+			t.Fatalf("GET with a %d-byte cookie: status %q body %q", n, status, got)
+		}
+	}
 	waitParked(t, ls.srv, events, 1)
 
 	ls.srv.poller.mu.Lock()
@@ -675,6 +706,13 @@ func TestParkedConnectionLetsGo(t *testing.T) {
 		}
 		if p := buf.Pointer(); p != 0 && p != uintptr(unsafe.Pointer(&unpinBlock[0])) {
 			t.Errorf("the parked connection's HPACK decoder still points at %#x, its last block's array", p)
+		}
+		save := reflect.ValueOf(pc.rd.hdec.hd).Elem().FieldByName("saveBuf").FieldByName("buf")
+		if !save.IsValid() {
+			t.Fatal("hpack.Decoder has no saveBuf.buf any more: see whether headerFragment still needs to assemble blocks")
+		}
+		if save.Cap() != 0 || pc.rd.hdec.scratch != nil {
+			t.Errorf("the parked connection's HPACK decoder keeps %d bytes of a split field, and %d bytes of assembly", save.Cap(), cap(pc.rd.hdec.scratch))
 		}
 		if pc.streams != nil || pc.rd.hdr.fields != nil {
 			t.Errorf("the parked connection keeps its streams map (%v) or its header fields array (%d fields)", pc.streams != nil, cap(pc.rd.hdr.fields))

@@ -342,8 +342,9 @@ func (c *conn) admitData(id, n uint32, dataLen int, end bool) (*Stream, error) {
 // from the connection's read buffer, as readData does DATA: the Framer
 // would allocate a HeadersFrame for every request. fh came from
 // ReadFrameHeader, which checked its size and its place among
-// CONTINUATION frames. The fragment goes to the HPACK decoder in the
-// pieces the read buffer holds; the errors are the Framer's.
+// CONTINUATION frames. The fragment goes to headerFragment in the pieces
+// the read buffer holds (which assembles them); the errors are the
+// Framer's.
 func (c *conn) readHeaders(fh http2.FrameHeader) error {
 	if !c.rd.gotSettings {
 		return connError{ErrCodeProtocol, "preface_not_settings"}
@@ -390,26 +391,6 @@ func (c *conn) readHeaders(fh http2.FrameHeader) error {
 	n := rest - pad
 	if n == 0 {
 		if err := c.headerFragment(nil, end); err != nil {
-			return err
-		}
-	}
-	if end && n > 0 && n <= memoMaxBlock {
-		// A small block that straddles two reads is joined, so that the
-		// memo sees it whole (hpackmemo.go).
-		p, err := c.rd.br.next(n)
-		if err != nil {
-			return err
-		}
-		if len(p) < n {
-			if c.rd.hdec == nil {
-				c.rd.hdec = c.newDecoder()
-			}
-			if p, err = c.rd.hdec.join(p, n, c.rd.br); err != nil {
-				return err
-			}
-		}
-		n = 0
-		if err := c.headerFragment(p, true); err != nil {
 			return err
 		}
 	}
@@ -504,33 +485,45 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 		c.rd.hdec = c.newDecoder()
 	}
 	d := c.rd.hdec
-	// whole: frag is the block, all of it (hpackmemo.go).
-	var whole []byte
-	if end && hdr.bytes == len(frag) {
-		whole = frag
+	// The decoder gets whole blocks only: one that comes in pieces (it
+	// straddles reads, or goes on in CONTINUATION frames) is assembled
+	// first. Given a piece that ends inside a field, x/net's decoder
+	// would keep that field's bytes and the next piece in a buffer of
+	// its own, and keep the buffer's array, as large as the largest
+	// such field, for the connection's life (4 KiB for a 6 KB cookie
+	// read through a 4 KiB buffer, 32 KiB for a 30 KB one split by a
+	// CONTINUATION frame), parked or not. The memo (hpackmemo.go) needs
+	// whole blocks too.
+	block := frag
+	if !end || len(d.scratch) > 0 {
+		d.scratch = append(d.scratch, frag...)
+		if !end {
+			return nil
+		}
+		block = d.scratch
 	}
+	defer d.doneBlock()
 	request := !hdr.closed && hdr.trailerOf == nil
-	if request && whole != nil {
-		if m := d.lookup(whole); m != nil {
+	if request {
+		if m := d.lookup(block); m != nil {
 			hdr.size = m.size
 			defer func() { c.rd.hdr.id = 0 }()
 			return c.openStream(hdr, m)
 		}
 	}
 	d.pinned = true // (see decoder.unpin)
-	if _, err := d.hd.Write(frag); err != nil {
+	if _, err := d.hd.Write(block); err != nil {
 		return connError{ErrCodeCompression, "hpack_decode"}
 	}
+	// Decoding a whole block costs at most a step per byte, however
+	// many fields it emits: the size bound comes after it.
 	if hdr.size > hpackBombFactor*c.cfg.maxHeaderListSize {
 		return connError{ErrCodeEnhanceYourCalm, "hpack_bomb"}
-	}
-	if !end {
-		return nil
 	}
 	if err := d.hd.Close(); err != nil {
 		return connError{ErrCodeCompression, "hpack_truncated"}
 	}
-	m := d.decoded(whole, request, hdr)
+	m := d.decoded(block, request, hdr)
 	defer func() { c.rd.hdr.id = 0 }()
 	if hdr.closed {
 		return c.onClosedHeaders(hdr)
