@@ -48,7 +48,8 @@ func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
 
 // TestOutBufRefsInOrder: bytes written into the batch and chunks spliced
 // into it arrive in the order they were added, across batches that go
-// out when they reach maxRefBatch, with and without a write deadline.
+// out before they would pass maxRefBatch, with and without a write
+// deadline.
 func TestOutBufRefsInOrder(t *testing.T) {
 	for _, deadline := range []bool{false, true} {
 		t.Run(fmt.Sprintf("deadline=%v", deadline), func(t *testing.T) {
@@ -59,8 +60,12 @@ func TestOutBufRefsInOrder(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			var want bytes.Buffer
-			for i := range 40 {
-				small := make([]byte, rng.IntN(3000))
+			for i := range 200 {
+				n := rng.IntN(3000)
+				if rng.IntN(2) == 0 {
+					n = frameHeaderLen + chunkSize // a DATA frame copied whole
+				}
+				small := make([]byte, n)
 				for j := range small {
 					small[j] = byte(rng.Uint32())
 				}
@@ -68,6 +73,9 @@ func TestOutBufRefsInOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 				want.Write(small)
+				if held := o.refBytes() + len(o.buf); o.refBytes() > 0 && held > maxRefBatch {
+					t.Fatalf("a batch of %d bytes is held (maxRefBatch %d)", held, maxRefBatch)
+				}
 				if i%3 == 2 {
 					continue // two writes in a row
 				}
@@ -75,12 +83,19 @@ func TestOutBufRefsInOrder(t *testing.T) {
 				for j := range c {
 					c[j] = byte(i + j)
 				}
+				var hdr [frameHeaderLen]byte
+				for j := range hdr {
+					hdr[j] = byte(rng.Uint32())
+				}
+				want.Write(hdr[:])
 				want.Write(c[:])
-				if err := o.addRef(c); err != nil {
+				if err := o.addRef(hdr[:], c); err != nil {
 					t.Fatal(err)
 				}
-				if o.refBytes()+len(o.buf) >= maxRefBatch {
-					t.Fatalf("a batch of %d bytes is still held, past maxRefBatch", o.refBytes()+len(o.buf))
+				// What is held goes out in one write: it may not pass
+				// maxRefBatch, and has room for a frame (else it went).
+				if held := o.refBytes() + len(o.buf); held+frameHeaderLen+chunkSize > maxRefBatch {
+					t.Fatalf("a batch of %d bytes is held (maxRefBatch %d)", held, maxRefBatch)
 				}
 			}
 			got := make(chan []byte, 1)
@@ -114,7 +129,7 @@ func TestOutBufRefsWriteError(t *testing.T) {
 	a.Close()
 	o := &outBuf{out: a, sock: a}
 	o.Write([]byte("head"))
-	o.addRef(chunkPool.Get().(*[chunkSize]byte))
+	o.addRef(make([]byte, frameHeaderLen), chunkPool.Get().(*[chunkSize]byte))
 	if err := o.flush(); err == nil {
 		t.Fatal("flush on a closed socket succeeded")
 	}

@@ -75,6 +75,8 @@
 #              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams"
 #   SERVER_CPU / CLIENT_CPU   CPU lists for taskset -c [0] / [1]
 #   OUT        directory for logs and results, kept afterwards [a new /tmp/h2bench.*]
+#   DETAIL     1: the table adds, per load, the user share of the server's
+#              CPU and its read and write system calls (/proc/PID/io) [0]
 #   PROFILE    1: each load run of the Go servers writes a CPU profile,
 #              $OUT/WORKLOAD.IMPL.REP.cpu.prof [0]
 #              (go tool pprof $OUT/server FILE; profiling costs a little CPU)
@@ -95,6 +97,7 @@ DURATION=$(seconds "${DURATION:-5}" DURATION)
 WARMUP=$(seconds "${WARMUP:-1}" WARMUP)
 REPS=${REPS:-3}
 TLS=${TLS:-0}
+DETAIL=${DETAIL:-0}
 read -r HIGH_C HIGH_M <<<"${HELLO_HIGH:-100 10}"
 read -r DEEP_C DEEP_M <<<"${HELLO_DEEP:-10 100}"
 read -r BULK_C BULK_M <<<"${BULK:-4 4}"
@@ -316,13 +319,23 @@ anomaly() { echo "- $*" >>"$ANOMALIES"; echo "run.sh: ANOMALY: $*" >&2; }
 note() { grep -qxF -- "- $*" "$NOTES" || echo "- $*" >>"$NOTES"; }
 
 cpu_ticks() { # utime+stime of PID and its descendants, in clock ticks
-	local p stat sum=0
+	local user sys r w
+	read -r user sys r w < <(usage "$1")
+	echo $((user + sys))
+}
+usage() { # "utime stime syscr syscw" of PID and its descendants (ticks, calls)
+	local p stat user=0 sys=0 r=0 w=0 u s
 	for p in $(tree "$1"); do
 		stat=$(<"/proc/$p/stat") || continue
 		stat=${stat##*) } # fields after "pid (comm) "; utime and stime are 12 and 13 here
-		sum=$((sum + $(awk '{print $12 + $13}' <<<"$stat")))
+		read -r u s < <(awk '{print $12, $13}' <<<"$stat")
+		user=$((user + u)) sys=$((sys + s))
+		# /proc/PID/io counts read-like and write-like system calls
+		# (read, readv, recvmsg...; write, writev, sendmsg...).
+		read -r u s < <(awk '/^syscr:/ {r = $2} /^syscw:/ {w = $2} END {print r + 0, w + 0}' "/proc/$p/io" 2>/dev/null) || true
+		r=$((r + ${u:-0})) w=$((w + ${s:-0}))
 	done
-	echo "$sum"
+	echo "$user $sys $r $w"
 }
 rss_kib() { # VmRSS of PID and its descendants
 	local p sum=0 v
@@ -540,13 +553,15 @@ load() {
 	if ((WARMUP > 0)); then
 		h2load_run "$WARMUP" "$OUT/$tag.warmup.log" "${args[@]}" "$url" || true
 	fi
-	local t0 t1 rc=0
-	t0=$(cpu_ticks "$SERVER_PID")
+	local t0 t1 u0 u1 rc=0
+	u0=$(usage "$SERVER_PID")
+	t0=$(awk '{print $1 + $2}' <<<"$u0")
 	if [[ $w == hello_1 ]]; then
 		args+=(--log-file "$OUT/$tag.requests.log")
 	fi
 	h2load_run "$DURATION" "$OUT/$tag.h2load.log" "${args[@]}" "$url" || rc=$?
-	t1=$(cpu_ticks "$SERVER_PID")
+	u1=$(usage "$SERVER_PID")
+	t1=$(awk '{print $1 + $2}' <<<"$u1")
 	stop_server "$tag"
 
 	local log=$OUT/$tag.h2load.log secs ok failed errored timedout non2xx
@@ -587,6 +602,14 @@ load() {
 		record "$w" "$impl" mibps "$(awk -v n="$ok" -v s="$secs" 'BEGIN {printf "%.1f", n / s}')"
 		record "$w" "$impl" cpu_per_gib "$(awk -v c="$cpu" -v n="$ok" 'BEGIN {printf "%.3f", c / (n / 1024)}')"
 	fi
+	# Where the CPU went (DETAIL=1 shows it): the user share, and system
+	# calls per 100 requests (small) or per 1 MiB body (bulk).
+	local per=100
+	[[ $kind == bulk ]] && per=1
+	read -r a b c d e f g h <<<"$u0 $u1"
+	record "$w" "$impl" user_pct "$(awk -v u=$((e - a)) -v s=$((f - b)) 'BEGIN {if (u + s > 0) printf "%.0f", 100 * u / (u + s); else print "-"}')"
+	record "$w" "$impl" reads_per "$(awk -v x=$((g - c)) -v n="$ok" -v p=$per 'BEGIN {printf "%.1f", x / n * p}')"
+	record "$w" "$impl" writes_per "$(awk -v x=$((h - d)) -v n="$ok" -v p=$per 'BEGIN {printf "%.1f", x / n * p}')"
 	if [[ $w == hello_1 ]]; then
 		# Column 3 of h2load's per-request log: microseconds to the end of
 		# the response.
@@ -741,6 +764,11 @@ proto=h2c
 				row "$w" p50_us "GET /hello $cm: p50 latency (µs)"
 				row "$w" p99_us "GET /hello $cm: p99 latency (µs)"
 			fi
+			if [[ $DETAIL == 1 ]]; then
+				row "$w" user_pct "GET /hello $cm: user share of CPU (%)"
+				row "$w" reads_per "GET /hello $cm: read calls per 100 requests"
+				row "$w" writes_per "GET /hello $cm: write calls per 100 requests"
+			fi
 			;;
 		get1m | sink | get1m_c10m1 | sink_c10m1 | echo)
 			case $w in
@@ -754,6 +782,11 @@ proto=h2c
 			esac
 			row "$w" mibps "$what $cm: MiB/s"
 			row "$w" cpu_per_gib "$what $cm: server CPU-s per GiB"
+			if [[ $DETAIL == 1 ]]; then
+				row "$w" user_pct "$what $cm: user share of CPU (%)"
+				row "$w" reads_per "$what $cm: read calls per 1 MiB body"
+				row "$w" writes_per "$what $cm: write calls per 1 MiB body"
+			fi
 			;;
 		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
 		idle_served) row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections)" ;;
