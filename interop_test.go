@@ -117,8 +117,10 @@ type liveServer struct {
 	addr string // host:port
 	url  string // scheme://host:port, no trailing slash
 	tls  bool
-	pool *x509.CertPool // trusts the server's certificate
-	logs *logBuffer
+	// tlsListener: the server got TLS from tls.NewListener, not ServeTLS.
+	tlsListener bool
+	pool        *x509.CertPool // trusts the server's certificate
+	logs        *logBuffer
 
 	served    chan error // Serve's result
 	serveOnce sync.Once
@@ -126,17 +128,31 @@ type liveServer struct {
 }
 
 // startServer serves srv on 127.0.0.1:0, over TLS with ALPN h2 when
-// useTLS, else h2c. A nil srv.Logger is replaced by one writing to
-// ls.logs. Cleanup shuts the server down, checks that Shutdown returned
-// nil and Serve ErrServerClosed, and then that no goroutine leaked.
+// useTLS (through ServeTLS), else h2c. A nil srv.Logger is replaced by
+// one writing to ls.logs. Cleanup shuts the server down, checks that
+// Shutdown returned nil and Serve ErrServerClosed, and then that no
+// goroutine leaked.
 func startServer(t *testing.T, srv *Server, useTLS bool) *liveServer {
+	t.Helper()
+	return startLive(t, srv, useTLS, false)
+}
+
+// startServerTLSListener is startServer over TLS made by the caller's
+// listener: Serve(tls.NewListener(...)) rather than ServeTLS.
+func startServerTLSListener(t *testing.T, srv *Server) *liveServer {
+	t.Helper()
+	return startLive(t, srv, true, true)
+}
+
+func startLive(t *testing.T, srv *Server, useTLS, tlsListener bool) *liveServer {
 	t.Helper()
 	t.Cleanup(checkNoLeaks(t)) // registered first, so it runs last
 	ls := &liveServer{
-		srv:    srv,
-		tls:    useTLS,
-		logs:   &logBuffer{},
-		served: make(chan error, 1),
+		srv:         srv,
+		tls:         useTLS,
+		tlsListener: tlsListener,
+		logs:        &logBuffer{},
+		served:      make(chan error, 1),
 	}
 	if srv.Logger == nil {
 		srv.Logger = slog.New(slog.NewTextHandler(ls.logs, nil))
@@ -146,19 +162,25 @@ func startServer(t *testing.T, srv *Server, useTLS bool) *liveServer {
 		t.Fatal(err)
 	}
 	ls.addr = l.Addr().String()
-	nl := l
 	ls.url = "http://" + ls.addr
+	serve := srv.Serve
 	if useTLS {
 		cert, pool := testCert()
 		ls.pool = pool
-		nl = tls.NewListener(nl, &tls.Config{
+		cfg := &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			NextProtos:   []string{"h2"},
 			MinVersion:   tls.VersionTLS12,
-		})
+		}
+		if ls.tlsListener {
+			serve = func(l net.Listener) error { return srv.Serve(tls.NewListener(l, cfg)) }
+		} else {
+			srv.TLSConfig = cfg
+			serve = func(l net.Listener) error { return srv.ServeTLS(l, "", "") }
+		}
 		ls.url = "https://" + ls.addr
 	}
-	go func() { ls.served <- srv.Serve(nl) }()
+	go func() { ls.served <- serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()

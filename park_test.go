@@ -568,8 +568,16 @@ func dialParkableTLS(t *testing.T, ls *liveServer) (*rawClient, *batchConn) {
 // the second record, held by the TLS layer, must be served. A reader
 // that parked on an empty socket would leave it there for good.
 func TestParkTLS(t *testing.T) {
+	t.Run("ServeTLS", func(t *testing.T) {
+		testParkTLS(t, startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, true))
+	})
+	t.Run("tls.NewListener", func(t *testing.T) {
+		testParkTLS(t, startServerTLSListener(t, &Server{Handler: HandlerFunc(parkHandler)}))
+	})
+}
+
+func testParkTLS(t *testing.T, ls *liveServer) {
 	events := watchParking(t)
-	ls := startServer(t, &Server{Handler: HandlerFunc(parkHandler)}, true)
 	readersBefore := readerGoroutines()
 	c, bc := dialParkableTLS(t, ls)
 	waitParked(t, ls.srv, events, 1)

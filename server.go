@@ -560,11 +560,41 @@ func (s *Server) ListenAndServe(addr string) error {
 }
 
 // ListenAndServeTLS listens on the TCP address addr and serves HTTP/2
-// over TLS. certFile and keyFile may be empty when TLSConfig already holds
-// certificates.
+// over TLS, as ServeTLS does.
 func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
-	if _, err := s.config(); err != nil {
+	tc, err := s.tlsConfig(certFile, keyFile)
+	if err != nil {
 		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(&tlsListener{Listener: l, config: tc})
+}
+
+// ServeTLS serves HTTP/2 over TLS on the connections l accepts, with a
+// copy of TLSConfig (a TLS 1.2 minimum if nil) that offers "h2" by ALPN
+// and, with HTTP1 set, "http/1.1". certFile and keyFile may be empty when
+// TLSConfig already holds certificates. Like Serve, it closes l when it
+// returns, except on a configuration error, which it returns at once.
+//
+// Serve with a tls.NewListener works too; ServeTLS makes the TLS
+// connections itself and sends the records of a large batch of frames in
+// one system call, where crypto/tls makes one for each 16 KiB record (a
+// 1 MiB response: about 10 writes instead of 68).
+func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
+	tc, err := s.tlsConfig(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	return s.Serve(&tlsListener{Listener: l, config: tc})
+}
+
+// tlsConfig is the TLS configuration of ServeTLS and ListenAndServeTLS.
+func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
+	if _, err := s.config(); err != nil {
+		return nil, err
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if s.TLSConfig != nil {
@@ -573,12 +603,12 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if certFile != "" || keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			return fmt.Errorf("h2server: loading TLS key pair: %w", err)
+			return nil, fmt.Errorf("h2server: loading TLS key pair: %w", err)
 		}
 		tc.Certificates = append(tc.Certificates, cert)
 	}
 	if len(tc.Certificates) == 0 && tc.GetCertificate == nil && tc.GetConfigForClient == nil {
-		return errors.New("h2server: ListenAndServeTLS needs certFile and keyFile, or certificates in TLSConfig")
+		return nil, errors.New("h2server: ServeTLS and ListenAndServeTLS need certFile and keyFile, or certificates in TLSConfig")
 	}
 	if !slices.Contains(tc.NextProtos, "h2") {
 		tc.NextProtos = append([]string{"h2"}, tc.NextProtos...)
@@ -586,11 +616,7 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if s.HTTP1 != nil && !slices.Contains(tc.NextProtos, "http/1.1") {
 		tc.NextProtos = append(tc.NextProtos, "http/1.1")
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(tls.NewListener(l, tc))
+	return tc, nil
 }
 
 // Shutdown stops the server gracefully: listeners close, every connection

@@ -1032,11 +1032,14 @@ func (dw *deadlineWriter) Write(p []byte) (int, error) {
 // never touch 32 KiB.
 // A batch that fills the big buffer is bulk data: it goes on in a huge
 // one, so that a large response leaves in writes of hugeWriteBufferSize,
-// a quarter of the system calls.
+// a quarter of the system calls. 112 KiB is seven TLS records, whose
+// bytes stay under 128 KiB (see maxRefBatch and recordConn).
 const (
 	writeBufferSize      = 32 << 10
 	smallWriteBufferSize = 4 << 10
-	hugeWriteBufferSize  = 128 << 10
+	hugeWriteBufferSize  = 112 << 10
+	// maxRecordPlaintext is the most a TLS record carries.
+	maxRecordPlaintext = 16 << 10
 )
 
 var (
@@ -1088,7 +1091,7 @@ type outRef struct {
 // 64 KiB + 36 bytes cost 1.7 times; 256 KiB + 144 bytes 1.3 times).
 // (256 KiB changed nothing measurable while streams buffered at most 64
 // KiB: the writer ran out of work, and flushed, at about 128 KiB anyway.)
-const maxRefBatch = hugeWriteBufferSize
+const maxRefBatch = 128 << 10
 
 // addRef appends a DATA frame whose payload is a whole chunk: its header
 // hdr is copied, the chunk joins by reference, and the batch owns it from
@@ -1190,7 +1193,20 @@ func (o *outBuf) writeOut() error {
 	if len(o.buf) == 0 {
 		return nil
 	}
+	var rc *recordConn
+	if len(o.buf) > maxRecordPlaintext && o.sock == nil {
+		// Over TLS from ServeTLS: the batch's records leave in one
+		// write (tlsbatch.go).
+		if rc = recordConnOf(o.out); rc != nil {
+			rc.holdRecords()
+		}
+	}
 	_, err := o.out.Write(o.buf)
+	if rc != nil {
+		if rerr := rc.releaseRecords(); err == nil {
+			err = rerr
+		}
+	}
 	o.buf = o.buf[:0]
 	return err
 }

@@ -161,11 +161,12 @@ func vecBody(seed uint64, size int) []byte {
 // each written in writes of random sizes (so chunks are sometimes whole
 // and sometimes not when the writer takes them) and ending with
 // trailers, arrive intact through Go's client, over h2c (the spliced
-// chunks) and TLS (copies), and the FrameWritten hook sees every DATA
-// byte.
+// chunks) and TLS (copies; from ServeTLS, whose records of a batch leave
+// together, and from a tls.NewListener), and the FrameWritten hook sees
+// every DATA byte.
 func TestVectoredBodiesIntact(t *testing.T) {
-	for _, useTLS := range []bool{false, true} {
-		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) {
+	for _, mode := range []string{"h2c", "tls", "tls-listener"} {
+		t.Run(mode, func(t *testing.T) {
 			var dataBytes atomic.Int64
 			srv := &Server{Handler: HandlerFunc(func(st *Stream) {
 				var seed uint64
@@ -191,7 +192,12 @@ func TestVectoredBodiesIntact(t *testing.T) {
 					dataBytes.Add(int64(h.Length))
 				}
 			}}
-			ls := startServer(t, srv, useTLS)
+			var ls *liveServer
+			if mode == "tls-listener" {
+				ls = startServerTLSListener(t, srv)
+			} else {
+				ls = startServer(t, srv, mode == "tls")
+			}
 			client := &http.Client{Transport: xnetTransport(t, ls)}
 			var wg sync.WaitGroup
 			var total atomic.Int64

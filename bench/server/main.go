@@ -116,6 +116,20 @@ func (s netHTTPServer) Serve(ln net.Listener) error {
 	return s.Server.Serve(ln)
 }
 
+// h2Server serves h2c, or TLS through ServeTLS, as an application
+// would.
+type h2Server struct {
+	*h2server.Server
+	tls bool
+}
+
+func (s h2Server) Serve(ln net.Listener) error {
+	if s.tls {
+		return s.Server.ServeTLS(ln, "", "") // certificates are in TLSConfig
+	}
+	return s.Server.Serve(ln)
+}
+
 // windows are the receive-window flags; zero fields keep the server's
 // default.
 type windows struct {
@@ -180,7 +194,10 @@ func run(impl, addr string, useTLS bool, certFile, keyFile string, maxStreams in
 			MaxConcurrentStreams: uint32(maxStreams),
 		}
 		win.h2server(hs)
-		srv = hs
+		if useTLS {
+			hs.TLSConfig = tlsConfig
+		}
+		srv = h2Server{hs, useTLS}
 	case "nethttp":
 		hs := &http.Server{
 			Handler:   netHTTPHandler(),
@@ -205,9 +222,6 @@ func run(impl, addr string, useTLS bool, certFile, keyFile string, maxStreams in
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
-	}
-	if useTLS && impl == "h2server" {
-		ln = tls.NewListener(ln, tlsConfig)
 	}
 
 	if cpuProfile != "" {
