@@ -582,7 +582,9 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 // Serve with a tls.NewListener works too; ServeTLS makes the TLS
 // connections itself and sends the records of a large batch of frames in
 // one system call, where crypto/tls makes one for each 16 KiB record (a
-// 1 MiB response: about 10 writes instead of 68).
+// 1 MiB response: about 10 writes instead of 68). The NetConn of such a
+// *tls.Conn (ConnInfo.NetConn) is not the *net.TCPConn itself but a
+// SocketConn: its TCPSocket method returns it.
 func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 	tc, err := s.tlsConfig(certFile, keyFile)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -141,4 +142,35 @@ func TestServeTLSConfigErrors(t *testing.T) {
 		t.Fatalf("the listener was closed: %v", err)
 	}
 	c.Close()
+}
+
+// TestServeTLSNetConn: under a connection from ServeTLS, the *tls.Conn's
+// NetConn is a SocketConn whose TCPSocket is the accepted socket, as
+// ServeTLS documents.
+func TestServeTLSNetConn(t *testing.T) {
+	got := make(chan *net.TCPConn, 1)
+	ls := startServer(t, &Server{Handler: HandlerFunc(func(st *Stream) {
+		var sock *net.TCPConn
+		if tc, ok := st.Conn().NetConn.(*tls.Conn); ok {
+			if sc, ok := tc.NetConn().(SocketConn); ok {
+				sock = sc.TCPSocket()
+			}
+		}
+		got <- sock
+		st.WriteHeaders(200, nil)
+	})}, true)
+	tr := xnetTransport(t, ls)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(ls.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sock := <-got
+	if sock == nil {
+		t.Fatal("no *net.TCPConn under the TLS connection's NetConn")
+	}
+	if sock.LocalAddr().String() != ls.addr {
+		t.Errorf("TCPSocket is %v, want the server's end at %s", sock.LocalAddr(), ls.addr)
+	}
 }
