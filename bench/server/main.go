@@ -102,32 +102,26 @@ type server interface {
 	Close() error
 }
 
-// netHTTPServer serves with net/http's bundled HTTP/2 server only: h2c
-// prior knowledge (HTTP/1 off) or TLS with ALPN h2.
-type netHTTPServer struct {
-	*http.Server
+// implementation is what *h2server.Server and *http.Server (net/http's
+// bundled HTTP/2 server only: h2c prior knowledge with HTTP/1 off, or TLS
+// with ALPN h2) both offer.
+type implementation interface {
+	server
+	ServeTLS(ln net.Listener, certFile, keyFile string) error
+}
+
+// serving serves h2c, or TLS through the implementation's ServeTLS, as
+// an application would.
+type serving struct {
+	implementation
 	tls bool
 }
 
-func (s netHTTPServer) Serve(ln net.Listener) error {
+func (s serving) Serve(ln net.Listener) error {
 	if s.tls {
-		return s.Server.ServeTLS(ln, "", "") // certificates are in TLSConfig
+		return s.implementation.ServeTLS(ln, "", "") // certificates are in TLSConfig
 	}
-	return s.Server.Serve(ln)
-}
-
-// h2Server serves h2c, or TLS through ServeTLS, as an application
-// would.
-type h2Server struct {
-	*h2server.Server
-	tls bool
-}
-
-func (s h2Server) Serve(ln net.Listener) error {
-	if s.tls {
-		return s.Server.ServeTLS(ln, "", "") // certificates are in TLSConfig
-	}
-	return s.Server.Serve(ln)
+	return s.implementation.Serve(ln)
 }
 
 // windows are the receive-window flags; zero fields keep the server's
@@ -197,7 +191,7 @@ func run(impl, addr string, useTLS bool, certFile, keyFile string, maxStreams in
 		if useTLS {
 			hs.TLSConfig = tlsConfig
 		}
-		srv = h2Server{hs, useTLS}
+		srv = serving{hs, useTLS}
 	case "nethttp":
 		hs := &http.Server{
 			Handler:   netHTTPHandler(),
@@ -214,7 +208,7 @@ func run(impl, addr string, useTLS bool, certFile, keyFile string, maxStreams in
 		} else {
 			hs.Protocols.SetUnencryptedHTTP2(true)
 		}
-		srv = netHTTPServer{hs, useTLS}
+		srv = serving{hs, useTLS}
 	default:
 		return fmt.Errorf("unknown -impl %q (want h2server or nethttp)", impl)
 	}
