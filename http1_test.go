@@ -13,8 +13,9 @@ import (
 	"testing"
 )
 
-// TestHTTP1HandOff serves HTTP/2 and HTTP/1.1 on one TLS port and on one
-// cleartext port: connections that do not speak HTTP/2 go to Server.HTTP1.
+// TestHTTP1HandOff serves HTTP/2 and HTTP/1.1 on two TLS ports (one from
+// tls.NewListener, one through ServeTLS) and on one cleartext port:
+// connections that do not speak HTTP/2 go to Server.HTTP1.
 func TestHTTP1HandOff(t *testing.T) {
 	t.Cleanup(checkNoLeaks(t))
 	cert, pool := testCert()
@@ -36,7 +37,14 @@ func TestHTTP1HandOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := make(chan error, 2)
+	// A second TLS port through ServeTLS, which offers http/1.1 because
+	// HTTP1 is set: its connections are a *tls.Conn over a recordConn.
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	served := make(chan error, 3)
 	go func() {
 		served <- srv.Serve(tls.NewListener(tl, &tls.Config{
 			Certificates: []tls.Certificate{cert},
@@ -44,6 +52,7 @@ func TestHTTP1HandOff(t *testing.T) {
 		}))
 	}()
 	go func() { served <- srv.Serve(pl) }()
+	go func() { served <- srv.ServeTLS(sl, "", "") }()
 
 	get := func(c *http.Client, url string) string {
 		t.Helper()
@@ -72,6 +81,8 @@ func TestHTTP1HandOff(t *testing.T) {
 	}{
 		{c1, "https://" + tl.Addr().String() + "/", "HTTP/1.1 net/http HTTP/1.1"},
 		{c2, "https://" + tl.Addr().String() + "/", "HTTP/2.0 h2server"},
+		{c1, "https://" + sl.Addr().String() + "/", "HTTP/1.1 net/http HTTP/1.1"},
+		{c2, "https://" + sl.Addr().String() + "/", "HTTP/2.0 h2server"},
 		{c1, "http://" + pl.Addr().String() + "/", "HTTP/1.1 net/http HTTP/1.1"},
 		{c2, "http://" + pl.Addr().String() + "/", "HTTP/2.0 h2server"},
 	} {
@@ -80,16 +91,19 @@ func TestHTTP1HandOff(t *testing.T) {
 		}
 	}
 
-	// A large HTTP/1.1 body after the hand-off reaches net/http whole.
+	// A large HTTP/1.1 body after the hand-off reaches net/http whole,
+	// over cleartext and over TLS from ServeTLS.
 	const bodySize = 1 << 20
-	resp, err := c1.Post("http://"+pl.Addr().String()+"/", "application/octet-stream", bytes.NewReader(make([]byte, bodySize)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if want := fmt.Sprintf("net/http HTTP/1.1 %d <nil>", bodySize); string(b) != want {
-		t.Errorf("POST over HTTP/1.1: %q, want %q", b, want)
+	for _, url := range []string{"http://" + pl.Addr().String() + "/", "https://" + sl.Addr().String() + "/"} {
+		resp, err := c1.Post(url, "application/octet-stream", bytes.NewReader(make([]byte, bodySize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("net/http HTTP/1.1 %d <nil>", bodySize); string(b) != want {
+			t.Errorf("POST %s over HTTP/1.1: %q, want %q", url, b, want)
+		}
 	}
 
 	// A raw HTTP/1.1 request with a body arrives intact, request line included.
@@ -98,11 +112,11 @@ func TestHTTP1HandOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(nc, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-	resp, err = http.ReadResponse(bufio.NewReader(nc), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ = io.ReadAll(resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	nc.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "net/http") {
 		t.Errorf("raw HTTP/1.1: %d %q", resp.StatusCode, b)
@@ -113,7 +127,7 @@ func TestHTTP1HandOff(t *testing.T) {
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	for range 2 {
+	for range 3 {
 		if err := <-served; err != ErrServerClosed {
 			t.Errorf("Serve = %v", err)
 		}
