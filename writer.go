@@ -1097,8 +1097,9 @@ const maxRefBatch = 128 << 10
 // hdr is copied, the chunk joins by reference, and the batch owns it from
 // now on and gives it back to chunkPool once written or dropped.
 func (o *outBuf) addRef(hdr []byte, c *[chunkSize]byte) error {
-	if o.refBytes() > 0 && !o.roomForFrame() {
-		// Bytes copied in since the last frame took the room.
+	if !o.roomForFrame() {
+		// Bytes copied in (since the last frame, or before the first)
+		// took the room.
 		if err := o.writeOut(); err != nil {
 			chunkPool.Put(c)
 			return err

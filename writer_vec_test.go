@@ -121,6 +121,31 @@ func TestOutBufRefsInOrder(t *testing.T) {
 	}
 }
 
+// TestOutBufChunkAfterCopies: a whole chunk that follows a batch of
+// copies filling the huge buffer all but a few bytes starts the next
+// write, its frame header whole with it (not split between two writes),
+// and the batch stays within maxRefBatch.
+func TestOutBufChunkAfterCopies(t *testing.T) {
+	a, b := tcpPair(t)
+	go io.Copy(io.Discard, b)
+	o := &outBuf{out: a, sock: a}
+	o.Write(make([]byte, writeBufferSize))       // fills the big buffer
+	o.Write(make([]byte, hugeWriteBufferSize-4)) // on in the huge one
+	if len(o.buf) != hugeWriteBufferSize-4 {
+		t.Fatalf("the batch holds %d bytes before the chunk, want %d", len(o.buf), hugeWriteBufferSize-4)
+	}
+	if err := o.addRef(make([]byte, frameHeaderLen), chunkPool.Get().(*[chunkSize]byte)); err != nil {
+		t.Fatal(err)
+	}
+	if held := o.refBytes() + len(o.buf); held+frameHeaderLen+chunkSize > maxRefBatch {
+		t.Fatalf("a batch of %d bytes is held (maxRefBatch %d)", held, maxRefBatch)
+	}
+	if len(o.buf) != frameHeaderLen {
+		t.Fatalf("the batch holds %d bytes before its chunk, want the %d-byte frame header alone", len(o.buf), frameHeaderLen)
+	}
+	o.release()
+}
+
 // TestOutBufRefsWriteError: a writev that fails reports the error and
 // the batch still gives its chunks back.
 func TestOutBufRefsWriteError(t *testing.T) {
