@@ -828,8 +828,14 @@ func (w *writer) writeData(id uint32, end bool, p []byte, c *[chunkSize]byte) {
 	var err error
 	if c != nil {
 		err = w.bw.addRef(hdr[:], c)
-	} else if _, err = w.bw.Write(hdr[:]); err == nil {
-		_, err = w.bw.Write(p)
+	} else {
+		if len(p) == chunkSize {
+			// A full frame copied: bulk from the batch's first frame.
+			w.bw.bulk()
+		}
+		if _, err = w.bw.Write(hdr[:]); err == nil {
+			_, err = w.bw.Write(p)
+		}
 	}
 	w.check(err)
 }
@@ -1172,6 +1178,17 @@ func (o *outBuf) Write(p []byte) (int, error) {
 	}
 	o.buf = append(o.buf, p...)
 	return total, nil
+}
+
+// bulk moves the batch to the huge buffer, where a stream of DATA frames
+// goes on without first filling (and writing out) the small and big ones.
+func (o *outBuf) bulk() {
+	if cap(o.buf) == hugeWriteBufferSize {
+		return
+	}
+	old := o.buf
+	o.buf = append(hugeWriteBufPool.Get().(*[hugeWriteBufferSize]byte)[:0], old...)
+	putWriteBuf(old)
 }
 
 // putWriteBuf gives a batch buffer back to its pool, told by its size.
