@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // chunkSize is the size of the pooled chunks that hold request and response
@@ -177,7 +179,6 @@ type connReader struct {
 	// preface, SETTINGS, PINGs): they need no pooled buffer.
 	small [128]byte
 	r, w  int
-	idle  func() bool
 
 	// The raw path (see above).
 	raw      syscall.RawConn
@@ -196,6 +197,62 @@ type connReader struct {
 	// returned bytes. The raw path reads what the socket holds before
 	// it starts a goroutine for them (see fill).
 	heldQueue bool
+
+	// fr is the Framer that reads the frames through this reader: made
+	// with it, and pooled with it (see newConnReader). bigFrame: fr read
+	// a frame payload larger than keepReadBuf, so its read buffer is
+	// that large; such a reader is not pooled.
+	fr       *http2.Framer
+	bigFrame bool
+}
+
+// idle reports that no stream is open: the reader may give its buffer
+// back while it waits.
+func (cr *connReader) idle() bool { return cr.c.nstreams.Load() == 0 }
+
+// newConnReader makes the reader's view of the connection: at the start,
+// and again when a parked connection wakes (a parked one keeps none). It
+// comes from readerPool when a parking connection left one there, with
+// its Framer: a connection that opens and goes idle wakes at least once
+// (the peer's SETTINGS ACK), and making both again each time was a third
+// of the garbage such a connection leaves, which the idle connection's
+// RSS keeps as heap headroom.
+func (c *conn) newConnReader() *connReader {
+	cr, _ := readerPool.Get().(*connReader)
+	if cr == nil {
+		cr = new(connReader)
+		cr.rawRead = cr.readSocket
+		cr.fr = http2.NewFramer(nil, cr)
+	}
+	*cr = connReader{nc: c.nc, c: c, rawRead: cr.rawRead, fr: cr.fr}
+	if c.raw != nil && c.info.TLS == nil {
+		cr.raw = c.raw // cleartext: read the socket itself
+	}
+	cr.fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
+	return cr
+}
+
+// readerPool holds the connection readers of parked connections, with
+// their Framers, for the next connection to start or wake.
+var readerPool sync.Pool
+
+// keepReadBuf is the largest frame payload a pooled reader's Framer may
+// have read: the Framer keeps a buffer as large as the largest.
+const keepReadBuf = 4 << 10
+
+// parkReader gives the reader of a connection that just parked to
+// readerPool. A parked reader stopped between frames with no header
+// block under way and its buffers given back, so its Framer holds
+// nothing another connection could see: the Framer's one state between
+// frames, the stream of a header block waiting for CONTINUATION, is
+// clear.
+func parkReader(cr *connReader) {
+	if cr.bigFrame || cr.r != cr.w {
+		return
+	}
+	fr := cr.fr
+	*cr = connReader{rawRead: cr.rawRead, fr: fr}
+	readerPool.Put(cr)
 }
 
 func (cr *connReader) Read(p []byte) (int, error) {

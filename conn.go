@@ -354,7 +354,7 @@ func (c *conn) readAndEnd() error {
 	for err == errPark {
 		c.rd.streamSincePark = false
 		// The Framer keeps nothing between frames that parking must
-		// keep; the next readLoop makes a new one. Before park: once
+		// keep; it goes with the connection reader. Before park: once
 		// parked, another goroutine may resume the reader.
 		c.rd.fr = nil
 		if c.rd.hdec != nil {
@@ -373,11 +373,12 @@ func (c *conn) readAndEnd() error {
 		br := c.rd.br
 		c.rd.br = nil
 		if c.srv.poller.park(c) {
+			parkReader(br) // no longer the connection's: it keeps none while parked
 			c.wq.retireSoon()
 			return nil
 		}
 		// Closing, epoll unavailable, or the socket gone: read on here.
-		c.rd.br = br
+		c.rd.br, c.rd.fr = br, br.fr
 		br.gotInput = false // the reader reads what is there before it may probe (readDirect)
 		c.rd.parkFailed = true
 		err = c.readLoop()
@@ -514,7 +515,7 @@ func (c *conn) handshake(tc *tls.Conn, ctx context.Context) error {
 // only then publishes it (conn.w): whoever queues a frame from outside the
 // reader (Shutdown, a timer) checks conn.w under mu first.
 func (c *conn) startWriter() {
-	c.rd.fr = c.newReadFramer()
+	c.rd.fr = c.rd.br.fr
 
 	w := newWriter(c)
 	settings := []http2.Setting{
@@ -550,14 +551,6 @@ func (c *conn) startWriter() {
 	}
 	c.armIdleLocked()
 	c.startAgeLocked()
-}
-
-// newReadFramer makes the reader's Framer, which reads every frame header
-// and the frames other than DATA and HEADERS. Reader only.
-func (c *conn) newReadFramer() *http2.Framer {
-	fr := http2.NewFramer(nil, c.rd.br)
-	fr.SetMaxReadFrameSize(c.cfg.maxReadFrameSize)
-	return fr
 }
 
 // teardown runs when the reader stops: every stream fails, timers stop,
@@ -639,9 +632,7 @@ func (c *conn) teardown() {
 func (c *conn) readLoop() error {
 	if c.rd.br == nil {
 		c.rd.br = c.newConnReader() // the connection was parked
-	}
-	if c.rd.fr == nil {
-		c.rd.fr = c.newReadFramer()
+		c.rd.fr = c.rd.br.fr
 	}
 	for !c.failing.Load() {
 		if c.shouldHop() {
@@ -690,6 +681,9 @@ func (c *conn) readFrame(fh http2.FrameHeader) error {
 		if err := c.checkContinuation(fh); err != nil {
 			return err
 		}
+	}
+	if fh.Length > keepReadBuf {
+		c.rd.br.bigFrame = true // the Framer's read buffer grows to it: not pooled
 	}
 	f, err := c.rd.fr.ReadFrameForHeader(fh)
 	if err != nil {

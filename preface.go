@@ -151,14 +151,3 @@ type handoffAddr struct{}
 
 func (handoffAddr) Network() string { return "h2server" }
 func (handoffAddr) String() string  { return "h2server-handoff" }
-
-// newConnReader makes the reader's view of the connection: at the start,
-// and again when a parked connection wakes (a parked one keeps none).
-func (c *conn) newConnReader() *connReader {
-	cr := &connReader{nc: c.nc, idle: func() bool { return c.nstreams.Load() == 0 }, c: c}
-	if c.raw != nil && c.info.TLS == nil {
-		cr.raw = c.raw // cleartext: read the socket itself
-		cr.rawRead = cr.readSocket
-	}
-	return cr
-}
