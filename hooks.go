@@ -3,7 +3,6 @@ package h2server
 import (
 	"crypto/tls"
 	"encoding/binary"
-	"io"
 	"net"
 	"time"
 
@@ -81,23 +80,23 @@ type Rejection struct {
 	Reason string
 }
 
-// frameHookWriter sits between the writer's Framer and its buffer when a
-// FrameWritten hook is set: the Framer writes each frame with one Write
-// call, so every call starts with a frame header.
-type frameHookWriter struct {
-	w    io.Writer
+// frameSink is where a writer's Framer writes: the writer's batch,
+// through the FrameWritten hook when one is set. The Framer writes each
+// frame with one Write call, so every call starts with a frame header.
+type frameSink struct {
+	bw   *outBuf
 	c    *ConnInfo
 	hook func(*ConnInfo, http2.FrameHeader)
 }
 
-func (fw *frameHookWriter) Write(p []byte) (int, error) {
-	if len(p) >= 9 {
-		fw.hook(fw.c, http2.FrameHeader{
+func (s *frameSink) Write(p []byte) (int, error) {
+	if s.hook != nil && len(p) >= 9 {
+		s.hook(s.c, http2.FrameHeader{
 			Length:   uint32(p[0])<<16 | uint32(p[1])<<8 | uint32(p[2]),
 			Type:     http2.FrameType(p[3]),
 			Flags:    http2.Flags(p[4]),
 			StreamID: binary.BigEndian.Uint32(p[5:9]) & (1<<31 - 1),
 		})
 	}
-	return fw.w.Write(p)
+	return s.bw.Write(p)
 }

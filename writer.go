@@ -94,7 +94,7 @@ type writeQueue struct {
 func (q *writeQueue) open(start func(), first writeItem) {
 	q.mu.Lock()
 	q.start = start
-	q.items = append(q.items, writeItem{})
+	q.items = append(q.grow(), writeItem{})
 	copy(q.items[1:], q.items)
 	q.items[0] = first
 	q.ctrl.Add(1)
@@ -105,7 +105,7 @@ func (q *writeQueue) open(start func(), first writeItem) {
 func (q *writeQueue) push(it writeItem) {
 	q.mu.Lock()
 	if it.kind != itemNone {
-		q.items = append(q.items, it)
+		q.items = append(q.grow(), it)
 		if it.kind != itemStream {
 			q.ctrl.Add(1)
 		}
@@ -143,9 +143,39 @@ func (q *writeQueue) retire() bool {
 		return false
 	}
 	q.running = false
+	putItems(q.items)
 	q.items = nil
 	q.wake = nil
 	return true
+}
+
+// itemArray is the array behind a writer's queue, and behind the slice
+// the writer swaps for it (writer.spare), while a writer goroutine runs.
+// Both come from itemArrays and go back as the goroutine retires: a
+// connection that wakes for a request or a PING and goes idle again
+// makes none. A queue that outgrows one array grows by append as any
+// slice, and that array is not pooled.
+type itemArray [8]writeItem
+
+var itemArrays = sync.Pool{New: func() any { return new(itemArray) }}
+
+// grow returns q.items, on a pooled array if it has none. Under mu.
+func (q *writeQueue) grow() []writeItem {
+	if q.items == nil {
+		q.items = itemArrays.Get().(*itemArray)[:0]
+	}
+	return q.items
+}
+
+// putItems gives s's array back to itemArrays if it is a pooled one. Its
+// owner must hold no other reference to it.
+func putItems(s []writeItem) {
+	if cap(s) != len(itemArray{}) {
+		return
+	}
+	a := (*itemArray)(s[:cap(s)])
+	*a = itemArray{}
+	itemArrays.Put(a)
 }
 
 // retireSoon tells a lingering writer to exit now; the reader calls it as
@@ -205,7 +235,7 @@ func (q *writeQueue) spaceChan() chan struct{} {
 type writer struct {
 	c    *conn
 	bw   outBuf
-	fr   *http2.Framer
+	fr   *writeFramer // while a writer goroutine runs
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 
@@ -258,20 +288,42 @@ func newWriter(c *conn) *writer {
 	return w
 }
 
-// newFramer makes the Framer a writer goroutine writes control frames and
-// headers with. Each writer goroutine makes its own and drops it when it
-// retires: it holds no state between frames, and an idle connection
-// need not keep its 500 bytes.
-func (w *writer) newFramer() *http2.Framer {
-	if h := w.c.cfg.hooks.FrameWritten; h != nil {
-		return http2.NewFramer(&frameHookWriter{w: &w.bw, c: &w.c.info, hook: h}, nil)
+// writeFramer is the Framer a writer goroutine writes control frames and
+// header blocks with, and the sink it writes through. Each writer
+// goroutine takes one from writeFramerPool as it starts and gives it back
+// as it retires: an idle connection keeps none, and one that opens, or
+// wakes for a request, makes none. A Framer holds no state between the
+// frames it writes but its write buffer, which grows to the largest frame
+// written: big marks one past keepReadBuf, which is not pooled.
+type writeFramer struct {
+	*http2.Framer
+	sink frameSink
+	big  bool
+}
+
+var writeFramerPool sync.Pool
+
+func (w *writer) takeFramer() *writeFramer {
+	wf, _ := writeFramerPool.Get().(*writeFramer)
+	if wf == nil {
+		wf = new(writeFramer)
+		wf.Framer = http2.NewFramer(&wf.sink, nil)
 	}
-	return http2.NewFramer(&w.bw, nil)
+	wf.sink = frameSink{bw: &w.bw, c: &w.c.info, hook: w.c.cfg.hooks.FrameWritten}
+	return wf
+}
+
+func putFramer(wf *writeFramer) {
+	if wf.big {
+		return
+	}
+	wf.sink = frameSink{}
+	writeFramerPool.Put(wf)
 }
 
 func (w *writer) run() {
 	if w.fr == nil {
-		w.fr = w.newFramer()
+		w.fr = w.takeFramer()
 	}
 	q := &w.c.wq
 	yielded := false
@@ -361,6 +413,7 @@ func (w *writer) abandon() {
 func (w *writer) retire() bool {
 	// First, since the next writer goroutine may start the moment the
 	// queue lets this one go.
+	spare := w.spare
 	w.spare = nil
 	w.bw.release() // flushed: nothing but the scratch slices
 	w.c.workers.flags.And(^uint32(writerRetire))
@@ -373,9 +426,12 @@ func (w *writer) retire() bool {
 		w.ready.rings = nil
 	}
 	if w.c.wq.retire() {
+		// Ours alone: the next writer goroutine takes its own.
+		putFramer(fr)
+		putItems(spare)
 		return true
 	}
-	w.fr, w.blocks = fr, blocks // work arrived: the writer goes on
+	w.fr, w.blocks, w.spare = fr, blocks, spare // work arrived: the writer goes on
 	return false
 }
 
@@ -856,6 +912,9 @@ func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream b
 		first = first[:max]
 	}
 	block = block[len(first):]
+	if len(first) > keepReadBuf {
+		w.fr.big = true // its write buffer grows to the frame: not pooled
+	}
 	w.check(w.fr.WriteHeaders(http2.HeadersFrameParam{
 		StreamID:      id,
 		BlockFragment: first,
