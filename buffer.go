@@ -201,9 +201,13 @@ type connReader struct {
 	// fr is the Framer that reads the frames through this reader: made
 	// with it, and pooled with it (see newConnReader). bigFrame: fr read
 	// a frame payload larger than keepReadBuf, so its read buffer is
-	// that large; such a reader is not pooled.
+	// that large. inBlock mirrors the one state fr keeps from one frame
+	// header to the next: the last HEADERS or CONTINUATION it read left
+	// a header block open, so the next frame must be its CONTINUATION.
+	// A reader with either set is not pooled.
 	fr       *http2.Framer
 	bigFrame bool
+	inBlock  bool
 }
 
 // idle reports that no stream is open: the reader may give its buffer
@@ -212,11 +216,11 @@ func (cr *connReader) idle() bool { return cr.c.nstreams.Load() == 0 }
 
 // newConnReader makes the reader's view of the connection: at the start,
 // and again when a parked connection wakes (a parked one keeps none). It
-// comes from readerPool when a parking connection left one there, with
-// its Framer: a connection that opens and goes idle wakes at least once
-// (the peer's SETTINGS ACK), and making both again each time was a third
-// of the garbage such a connection leaves, which the idle connection's
-// RSS keeps as heap headroom.
+// comes from readerPool when a parked or closed connection left one
+// there, with its Framer: a connection that opens and goes idle wakes at
+// least once (the peer's SETTINGS ACK), and making both again each time
+// was a third of the garbage such a connection leaves, which the idle
+// connection's RSS keeps as heap headroom.
 func (c *conn) newConnReader() *connReader {
 	cr, _ := readerPool.Get().(*connReader)
 	if cr == nil {
@@ -232,7 +236,7 @@ func (c *conn) newConnReader() *connReader {
 	return cr
 }
 
-// readerPool holds the connection readers of parked connections, with
+// readerPool holds the readers of parked and closed connections, with
 // their Framers, for the next connection to start or wake.
 var readerPool sync.Pool
 
@@ -240,14 +244,21 @@ var readerPool sync.Pool
 // have read: the Framer keeps a buffer as large as the largest.
 const keepReadBuf = 4 << 10
 
-// parkReader gives the reader of a connection that just parked to
-// readerPool. A parked reader stopped between frames with no header
-// block under way and its buffers given back, so its Framer holds
-// nothing another connection could see: the Framer's one state between
-// frames, the stream of a header block waiting for CONTINUATION, is
-// clear.
-func parkReader(cr *connReader) {
-	if cr.bigFrame || cr.r != cr.w {
+// frameHeaderRead follows fr's check of the order of frames
+// (checkFrameOrder in x/net/http2) for a frame header it read without
+// error, so that recycleReader knows whether fr is in a header block.
+func (cr *connReader) frameHeaderRead(fh http2.FrameHeader) {
+	if fh.Type == http2.FrameHeaders || fh.Type == http2.FrameContinuation {
+		cr.inBlock = !fh.Flags.Has(http2.FlagHeadersEndHeaders) && fh.StreamID != 0
+	}
+}
+
+// recycleReader gives a reader its connection is done with (parked, or
+// torn down) to readerPool, if its Framer holds nothing another
+// connection could see: no header block open and no large read buffer.
+// Its pooled buffers must be back in their pools (connReader.drop).
+func recycleReader(cr *connReader) {
+	if cr.bigFrame || cr.inBlock || cr.pool != nil || cr.mid != nil {
 		return
 	}
 	fr := cr.fr

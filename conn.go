@@ -373,7 +373,7 @@ func (c *conn) readAndEnd() error {
 		br := c.rd.br
 		c.rd.br = nil
 		if c.srv.poller.park(c) {
-			parkReader(br) // no longer the connection's: it keeps none while parked
+			recycleReader(br) // no longer the connection's: it keeps none while parked
 			c.wq.retireSoon()
 			return nil
 		}
@@ -585,8 +585,11 @@ func (c *conn) teardown() {
 		c.w.abandon() // the writer goroutine is gone: what it held is ours
 	}
 	c.credit.drop()
-	if c.rd.br != nil {
-		c.rd.br.drop() // teardown runs on the reader: the buffer is ours
+	if br := c.rd.br; br != nil {
+		// Teardown runs on the reader: the buffers are ours.
+		br.drop()
+		c.rd.br, c.rd.fr = nil, nil
+		recycleReader(br)
 	}
 	c.mu.Lock()
 	streams := make([]*Stream, 0, len(c.streams))
@@ -640,8 +643,11 @@ func (c *conn) readLoop() error {
 		}
 		c.rd.br.boundary = true
 		fh, err := c.rd.fr.ReadFrameHeader()
-		if h := c.cfg.hooks.FrameRead; h != nil && err == nil {
-			h(&c.info, fh)
+		if err == nil {
+			c.rd.br.frameHeaderRead(fh)
+			if h := c.cfg.hooks.FrameRead; h != nil {
+				h(&c.info, fh)
+			}
 		}
 		if err != nil {
 			if err == errPark {
