@@ -29,7 +29,8 @@ type HandlerFunc func(st *Stream)
 func (f HandlerFunc) ServeStream(st *Stream) { f(st) }
 
 const (
-	// sendBufferSize is the per-stream write quota: Write blocks while this
+	// sendBufferSize is the per-stream write quota (shared when more than
+	// two streams are open: sendQuota): Write blocks while this
 	// much response body waits for the writer, so a handler that outruns
 	// its client holds a bounded amount of memory. 128 KiB rather than
 	// 64: with one stream per connection the writer drains the stream's
@@ -37,10 +38,34 @@ const (
 	// the batch; doubling it took 12% off the server's CPU per GiB of
 	// GET /1m at -c 10 -m 1 (medians of 5, A/B).
 	sendBufferSize = 128 << 10
+	// sharedQuota is a stream's quota when more than two streams are
+	// open on its connection: two full DATA frames (see sendQuota).
+	sharedQuota = 2 * chunkSize
 	// writeThreshold is how much Write buffers before it hands the stream
 	// to the writer without an explicit Flush: one full DATA frame.
 	writeThreshold = chunkSize
 )
+
+// sendQuota is how much response body a stream may buffer while open
+// streams share its connection: sendBufferSize with one other stream at
+// most (the writer serves one and has the next one's batch ready when it
+// ends), sharedQuota with more. A connection's bodies in flight grew by
+// sendBufferSize with every stream (100 streams of a browser, whose
+// connection window lets them all run ahead, could hold 12.8 MiB; now
+// 3.2 MiB); with four connections of four 1 MiB responses each, 2 MiB of
+// chunks on one CPU missed its cache in the handlers' copies into them
+// and the kernel's out of them: sharedQuota took 4.6-7.5% off the
+// server's CPU per GiB there (bench/ab.sh 5 "-c4 -m4" /1m, four A/Bs),
+// 3.7% at -c1 -m32, and left -c1 -m8, -c2 -m2, -c3 -m3, -c10 -m1 and
+// bench/wan.sh's downloads as they were. One frame (16 KiB) took 14% off
+// at -c1 -m32 but 13% off the throughput of bench/wan.sh's CPU-bound
+// downloads on eight streams: a handler then wakes for every frame.
+func sendQuota(open int32) int {
+	if open <= 2 {
+		return sendBufferSize
+	}
+	return sharedQuota
+}
 
 // Stream is one request and its response. A handler reads the request
 // body with Read and writes the response with WriteHeaders, Write and
@@ -513,7 +538,7 @@ func (st *Stream) Write(p []byte) (int, error) {
 			return total, err
 		}
 		window := int(st.window.Load())
-		space := min(window, sendBufferSize) - st.send.buf.Len()
+		space := min(window, sendQuota(st.c.nstreams.Load())) - st.send.buf.Len()
 		if space > 0 {
 			// Credit for the connection window (sendCredit).
 			space = st.c.credit.take(st, min(space, len(p)))
