@@ -518,25 +518,13 @@ func (c *conn) startWriter() {
 	c.rd.fr = c.rd.br.fr
 
 	w := newWriter(c)
-	settings := []http2.Setting{
-		{ID: http2.SettingMaxConcurrentStreams, Val: c.cfg.maxConcurrentStreams},
-		{ID: http2.SettingInitialWindowSize, Val: uint32(c.cfg.initialStreamWindow)},
-		{ID: http2.SettingMaxFrameSize, Val: c.cfg.maxReadFrameSize},
-		{ID: http2.SettingMaxHeaderListSize, Val: c.cfg.maxHeaderListSize},
-		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
-		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
-	}
-	if c.cfg.enableConnectProtocol {
-		// RFC 8441 section 3: extended CONNECT is accepted.
-		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
-	}
 	c.settingsAt = nowMicros()
 	c.wq.open(func() {
 		go func() {
 			defer c.wq.wg.Done()
 			w.run()
 		}()
-	}, writeItem{kind: itemSettings, settings: settings, n: uint32(c.cfg.initialConnWindow - 65535)})
+	}, writeItem{kind: itemSettings, settings: c.cfg.settings, n: uint32(c.cfg.initialConnWindow - 65535)})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

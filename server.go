@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // Server serves HTTP/2 on connections it accepts: TLS connections that
@@ -293,6 +295,7 @@ type config struct {
 	proxy                    *ProxyProtocol // a copy: immutable
 	hooks                    Hooks
 	enableConnectProtocol    bool
+	settings                 []http2.Setting // our SETTINGS (ourSettings), shared by every connection: read only
 }
 
 func orDefault[T comparable](v, def T) T {
@@ -395,7 +398,25 @@ func (s *Server) buildConfig() (*config, error) {
 	// A header block's encoded size stays near its decoded size, and a
 	// legitimate client needs only a few CONTINUATION frames for it.
 	c.maxHeaderBlockBytes = 2*int(c.maxHeaderListSize) + 16<<10
+	c.settings = c.ourSettings()
 	return c, nil
+}
+
+// ourSettings is the SETTINGS frame every connection starts with.
+func (c *config) ourSettings() []http2.Setting {
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.maxConcurrentStreams},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.initialStreamWindow)},
+		{ID: http2.SettingMaxFrameSize, Val: c.maxReadFrameSize},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.maxHeaderListSize},
+		// RFC 9218 section 2.1: we use extensible priorities, not RFC 7540's.
+		{ID: http2.SettingNoRFC7540Priorities, Val: 1},
+	}
+	if c.enableConnectProtocol {
+		// RFC 8441 section 3: extended CONNECT is accepted.
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
+	return settings
 }
 
 // config validates the fields once; later calls return the same result.
