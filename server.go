@@ -72,8 +72,10 @@ type Server struct {
 	SettingsAckTimeout time.Duration
 
 	// WriteTimeout bounds each flush of frames to the socket; a peer that
-	// stops reading for this long loses its connection. Default: 30
-	// seconds; negative disables.
+	// stops reading for this long loses its connection. A busy connection
+	// moves its write deadline at most 16 times per WriteTimeout, so a
+	// flush gets between 15/16 of it and all of it. Default: 30 seconds;
+	// negative disables.
 	WriteTimeout time.Duration
 
 	// MaxGlitchesPerMinute is each connection's budget of "glitches":
