@@ -101,7 +101,8 @@
 // # The life of a response
 //
 // WriteHeaders and Write fill the stream's send buffer (at most the
-// stream's window, at most 128 KiB, and across the connection no more than
+// stream's window, at most 128 KiB, 32 KiB while more than two streams
+// share the connection, and across the connection no more than
 // its window plus 256 KiB: past that, Write blocks). Flush, a
 // full frame of body, or the end of the response hands the stream to the
 // writer, once, however many Writes follow. The writer sends queued

@@ -507,7 +507,8 @@ func (st *Stream) ensureHeadLocked() {
 // Write writes response body bytes, sending a 200 head first if none was
 // written. It copies p and returns once the bytes are queued. A stream
 // buffers no more than the client's flow-control window allows (and at
-// most 128 KiB): past that, Write blocks until the client reads
+// most 128 KiB, 32 KiB while more than two streams share the connection):
+// past that, Write blocks until the client reads
 // (backpressure), so a client that opens its window slowly, or not at
 // all, cannot make the server hold response bodies for it. A Write that
 // waits for a closed window longer than the Server's StallTimeout resets
