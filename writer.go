@@ -94,7 +94,7 @@ type writeQueue struct {
 func (q *writeQueue) open(start func(), first writeItem) {
 	q.mu.Lock()
 	q.start = start
-	q.items = append(q.grow(), writeItem{})
+	q.items = append(q.items, writeItem{})
 	copy(q.items[1:], q.items)
 	q.items[0] = first
 	q.ctrl.Add(1)
@@ -105,7 +105,7 @@ func (q *writeQueue) open(start func(), first writeItem) {
 func (q *writeQueue) push(it writeItem) {
 	q.mu.Lock()
 	if it.kind != itemNone {
-		q.items = append(q.grow(), it)
+		q.items = append(q.items, it)
 		if it.kind != itemStream {
 			q.ctrl.Add(1)
 		}
@@ -143,39 +143,9 @@ func (q *writeQueue) retire() bool {
 		return false
 	}
 	q.running = false
-	putItems(q.items)
 	q.items = nil
 	q.wake = nil
 	return true
-}
-
-// itemArray is the array behind a writer's queue, and behind the slice
-// the writer swaps for it (writer.spare), while a writer goroutine runs.
-// Both come from itemArrays and go back as the goroutine retires: a
-// connection that wakes for a request or a PING and goes idle again
-// makes none. A queue that outgrows one array grows by append as any
-// slice, and that array is not pooled.
-type itemArray [8]writeItem
-
-var itemArrays = sync.Pool{New: func() any { return new(itemArray) }}
-
-// grow returns q.items, on a pooled array if it has none. Under mu.
-func (q *writeQueue) grow() []writeItem {
-	if q.items == nil {
-		q.items = itemArrays.Get().(*itemArray)[:0]
-	}
-	return q.items
-}
-
-// putItems gives s's array back to itemArrays if it is a pooled one. Its
-// owner must hold no other reference to it.
-func putItems(s []writeItem) {
-	if cap(s) != len(itemArray{}) {
-		return
-	}
-	a := (*itemArray)(s[:cap(s)])
-	*a = itemArray{}
-	itemArrays.Put(a)
 }
 
 // retireSoon tells a lingering writer to exit now; the reader calls it as
@@ -413,7 +383,6 @@ func (w *writer) abandon() {
 func (w *writer) retire() bool {
 	// First, since the next writer goroutine may start the moment the
 	// queue lets this one go.
-	spare := w.spare
 	w.spare = nil
 	w.bw.release() // flushed: nothing but the scratch slices
 	w.c.workers.flags.And(^uint32(writerRetire))
@@ -426,12 +395,10 @@ func (w *writer) retire() bool {
 		w.ready.rings = nil
 	}
 	if w.c.wq.retire() {
-		// Ours alone: the next writer goroutine takes its own.
-		putFramer(fr)
-		putItems(spare)
+		putFramer(fr) // ours alone: the next writer goroutine takes its own
 		return true
 	}
-	w.fr, w.blocks, w.spare = fr, blocks, spare // work arrived: the writer goes on
+	w.fr, w.blocks = fr, blocks // work arrived: the writer goes on
 	return false
 }
 
