@@ -288,13 +288,21 @@ func (c *conn) sweepIdle() {
 // runHandler runs st's handler, and returns the run queue's next stream
 // for the same worker, if any.
 func (c *conn) runHandler(st *Stream) (next *Stream) {
+	parked := false
 	defer func() {
 		if r := recover(); r != nil {
 			if r != errAbortStream {
 				c.logger().Error("h2server: handler panic; resetting its stream",
 					"stream", st.id, "panic", r, "stack", string(debug.Stack()))
 			}
+			st.dropNext()
 			st.Reset(ErrCodeInternal)
+		}
+		if parked {
+			// The stream waits with no goroutine (WhenReadable), and may
+			// be running on another worker already: hands off.
+			next = c.handlerParked()
+			return
 		}
 		// Free the handler's slot before its END_STREAM can reach the
 		// client: a client that opens its next stream the moment this one
@@ -307,8 +315,17 @@ func (c *conn) runHandler(st *Stream) (next *Stream) {
 		st.WriteHeaders(int(st.reject), nil)
 		return nil
 	}
-	c.cfg.handler.ServeStream(st)
-	return nil
+	f := st.takeNext() // a stream resumed after WhenReadable
+	for {
+		if f == nil {
+			c.cfg.handler.ServeStream(st)
+		} else {
+			f(st)
+		}
+		if f, parked = st.afterHandler(); f == nil {
+			return nil
+		}
+	}
 }
 
 // errAbortStream, panicked by a handler, resets its stream without a log line.

@@ -70,11 +70,12 @@ const (
 	kReset         // Reset(code n), from the driver's goroutine
 	kReturn        // the handler returns
 	kPanic         // the handler panics (n == 1: with errAbortStream)
+	kAwait         // the handler calls WhenReadable and returns; its continuation serves on
 )
 
 var invKindNames = [...]string{"sync", "open", "data", "trailers", "window", "settings", "rst", "ping", "goaway",
 	"grant", "hangup", "stall", "unstall", "sleep", "h.read", "h.cancelread", "h.headers", "h.write", "h.flush", "h.close",
-	"h.trailers", "h.reset", "h.return", "h.panic"}
+	"h.trailers", "h.reset", "h.return", "h.panic", "h.await"}
 
 var invMethods = []string{"GET", "POST", "HEAD"}
 
@@ -192,7 +193,7 @@ func chooseConfig(ch invChooser) invConfig {
 // sends, or only stalls, goes where an average mix seldom does).
 var invWeights = [...]int{kSync: 14, kOpen: 6, kData: 10, kTrailers: 1, kWindow: 6, kSettings: 8, kRST: 2,
 	kPing: 3, kGoAway: 1, kGrant: 3, kStall: 4, kUnstall: 6, kSleep: 2, kRead: 8, kCancelRead: 1, kHeaders: 3,
-	kWrite: 10, kFlush: 4, kClose: 4, kWriteTrailers: 2, kReset: 1, kReturn: 3, kPanic: 1}
+	kWrite: 10, kFlush: 4, kClose: 4, kWriteTrailers: 2, kReset: 1, kReturn: 3, kPanic: 1, kAwait: 2}
 
 func chooseSwarm(ch invChooser) (f [len(invWeights)]int) {
 	for k := range f {
@@ -226,7 +227,7 @@ func (r *invRun) generate(ch invChooser) (invStep, bool) {
 		add(s)
 	}
 	for _, id := range r.order {
-		for k := kData; k <= kPanic; k++ {
+		for k := kData; k <= kAwait; k++ {
 			if k != kSettings && (k < kPing || k > kSleep) {
 				add(invStep{kind: k, id: id})
 			}
@@ -302,7 +303,10 @@ func (r *invRun) generate(ch invChooser) (invStep, bool) {
 }
 
 // invHandler is a stream's handler as the driver sees it: two goroutines
-// taking actions from w (send side, return, panic) and r (receive side).
+// taking actions from w (send side, return, panic, await) and r (receive
+// side). After h.await, the continuation that WhenReadable runs registers
+// a handler of its own for the stream, which carries on from the counts
+// of the one before.
 type invHandler struct {
 	st                *Stream
 	w, r              chan invStep
@@ -323,6 +327,7 @@ func (h *invHandler) closeReads() {
 
 // invResult reports one handler action, or a goroutine's exit.
 type invResult struct {
+	h      *invHandler
 	id     uint32
 	s      invStep
 	n      int
@@ -337,13 +342,24 @@ type invResult struct {
 func respByte(id uint32, off int64) byte { return byte(int64(id)*31 + off*7 + off>>8) }
 func reqByte(id uint32, off int64) byte  { return byte(int64(id)*17 + off*5 + off>>9 + 1) }
 
-func (r *invRun) serveStream(st *Stream) {
-	h := &invHandler{st: st, w: make(chan invStep), r: make(chan invStep)}
+func (r *invRun) serveStream(st *Stream) { r.serveFrom(st, invCarry{}, false) }
+
+// invCarry is what a resumed handler takes over from the one that called
+// WhenReadable.
+type invCarry struct {
+	read, written int64
+	sendEnded     bool
+}
+
+// serveFrom serves st as serveStream, carrying on from c; blocked says
+// the stream was resumed while a Read would block.
+func (r *invRun) serveFrom(st *Stream, c invCarry, blocked bool) {
+	h := &invHandler{st: st, w: make(chan invStep), r: make(chan invStep), read: c.read, written: c.written, sendEnded: c.sendEnded}
 	id := st.ID()
 	go func() {
-		var off int64
+		off := c.read
 		for s := range h.r {
-			res := invResult{id: id, s: s, read: true}
+			res := invResult{h: h, id: id, s: s, read: true}
 			if s.kind == kCancelRead {
 				st.CancelRead(ErrCode(s.n))
 			} else {
@@ -359,13 +375,16 @@ func (r *invRun) serveStream(st *Stream) {
 			}
 			r.results <- res
 		}
-		r.results <- invResult{id: id, read: true, exited: true}
+		r.results <- invResult{h: h, id: id, read: true, exited: true}
 	}()
 	r.reg <- h
-	defer func() { r.results <- invResult{id: id, exited: true} }()
-	var off int64
+	if blocked {
+		r.results <- invResult{h: h, id: id, s: invStep{kind: kAwait, id: id}, bad: "WhenReadable resumed the stream while a Read would block"}
+	}
+	defer func() { r.results <- invResult{h: h, id: id, exited: true} }()
+	off := c.written
 	for s := range h.w {
-		res := invResult{id: id, s: s}
+		res := invResult{h: h, id: id, s: s}
 		switch s.kind {
 		case kHeaders:
 			hdr := http.Header{}
@@ -389,6 +408,18 @@ func (r *invRun) serveStream(st *Stream) {
 		case kReturn:
 			r.results <- res
 			return
+		case kAwait:
+			// The driver took in every result before sending this: h's
+			// counts are final, and the receive side's goroutine is idle.
+			c := invCarry{read: h.read, written: h.written, sendEnded: h.sendEnded}
+			st.WhenReadable(func(st *Stream) {
+				st.recv.mu.Lock()
+				ok := st.readableLocked()
+				st.recv.mu.Unlock()
+				r.serveFrom(st, c, !ok)
+			})
+			r.results <- res
+			return
 		case kPanic:
 			r.results <- res
 			if s.n == 1 {
@@ -403,7 +434,7 @@ func (r *invRun) serveStream(st *Stream) {
 // onResult takes in a handler's report.
 func (r *invRun) onResult(res invResult) {
 	s := r.streams[res.id]
-	h := s.h
+	h := res.h // s.h may be the handler that a continuation started since
 	switch {
 	case res.exited && res.read:
 		h.rdone = true
@@ -448,7 +479,7 @@ func (r *invRun) why(s invStep) string {
 			return "the handler returned"
 		case s.kind == kReset:
 			return ""
-		case s.kind.readSide() && st.h.rbusy != "":
+		case (s.kind.readSide() || s.kind == kAwait) && st.h.rbusy != "":
 			return "the handler's reader is busy with " + st.h.rbusy
 		case !s.kind.readSide() && st.h.wbusy != "":
 			return "the handler is busy with " + st.h.wbusy
@@ -610,7 +641,7 @@ func (r *invRun) exec(s invStep) {
 	case kRead, kCancelRead:
 		st.h.rbusy = s.String()
 		st.h.r <- s
-	case kReturn, kPanic:
+	case kReturn, kPanic, kAwait:
 		st.h.returned = true
 		st.h.closeReads()
 		fallthrough

@@ -219,7 +219,8 @@ func (r *invRun) settle() {
 	synctest.Wait()
 	for len(r.reg) > 0 {
 		h := <-r.reg
-		r.streams[h.st.ID()].h = h
+		r.streams[h.st.ID()].h = h // a resumed stream's replaces the one that waited
+		r.handlers = append(r.handlers, h)
 	}
 	for len(r.results) > 0 {
 		r.onResult(<-r.results)
@@ -273,9 +274,9 @@ func (r *invRun) finish(returnFirst, goAway bool) {
 	}
 	r.returnHandlers()
 	r.returnHandlers() // those whose action the end of the connection released
-	for _, id := range r.order {
-		if h := r.streams[id].h; h != nil && (h.wbusy != "" || h.rbusy != "" || !h.wdone || !h.rdone) {
-			r.violate("handler_stuck", "stream %d: the handler is still in %q %q after the connection ended", id, h.wbusy, h.rbusy)
+	for _, h := range r.handlers {
+		if h.wbusy != "" || h.rbusy != "" || !h.wdone || !h.rdone {
+			r.violate("handler_stuck", "stream %d: the handler is still in %q %q after the connection ended", h.st.ID(), h.wbusy, h.rbusy)
 		}
 	}
 	r.checkGone()

@@ -76,6 +76,7 @@ type invRun struct {
 	encBuf     bytes.Buffer
 	served     chan error
 	reg        chan *invHandler
+	handlers   []*invHandler // every handler registered, resumed ones too
 	results    chan invResult
 	goroutines map[uint64]bool // alive before the run
 	logs       *logBuffer

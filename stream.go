@@ -146,8 +146,10 @@ type recvHalf struct {
 	dstN int32
 	got  int32 // bytes the reader copied into dst
 	// openedFill is the reader's own (no lock): connReader.fills when
-	// the stream opened. Here, it fills what would be padding.
+	// the stream opened. Here, it fills what would be padding, as does
+	// await, the stream's part in WhenReadable (readable.go).
 	openedFill uint16
+	await      awaitState
 }
 
 // sendHalf is a Stream's send side, guarded by its mu: the handler's
@@ -190,6 +192,7 @@ type streamExtras struct {
 	infoHeads   [][]hpack.HeaderField // 1xx heads not yet written
 	trailersOut []hpack.HeaderField   // response trailers not yet written
 	trailersIn  http.Header           // request trailers, set before recv.err becomes io.EOF
+	next        func(*Stream)         // guarded by recv.mu: the continuation WhenReadable set
 	// Kept only when hooks want them, extras then made before the stream
 	// is shared: when the stream opened (since processStart), and the
 	// response body bytes written (the writer's).
@@ -238,7 +241,8 @@ func (st *Stream) Conn() *ConnInfo { return &st.c.info }
 
 // Context returns a context cancelled when the stream is reset by either
 // side, when the connection is lost or excludes the stream with GOAWAY,
-// and when the handler returns. context.Cause tells which.
+// and when the handler returns (the last continuation, for a handler that
+// waited with WhenReadable). context.Cause tells which.
 func (st *Stream) Context() context.Context {
 	st.send.mu.Lock()
 	defer st.send.mu.Unlock()
@@ -682,25 +686,29 @@ func (st *Stream) closeSendLocked(trailers []hpack.HeaderField) bool {
 // ErrCodeNo for a complete response).
 func (st *Stream) CancelRead(code ErrCode) {
 	st.send.mu.Lock()
-	defer st.send.mu.Unlock()
-	if !st.stopReading(errReadCanceled) {
-		return
+	stopped, resume := st.stopReading(errReadCanceled)
+	if stopped {
+		st.resetAfterEndLocked(code)
 	}
-	st.resetAfterEndLocked(code)
+	st.send.mu.Unlock()
+	if resume {
+		st.c.resume(st)
+	}
 }
 
-// stopReading ends the receive side locally; it reports false when the
-// client had already finished or the stream failed.
-func (st *Stream) stopReading(why error) bool {
+// stopReading ends the receive side locally; stopped is false when the
+// client had already finished or the stream failed. resume says the
+// stream waits with no goroutine (WhenReadable): the caller resumes it
+// once it holds no lock.
+func (st *Stream) stopReading(why error) (stopped, resume bool) {
 	st.recv.mu.Lock()
 	defer st.recv.mu.Unlock()
 	if st.recv.err != nil {
-		return false
+		return false, false
 	}
 	st.recv.err = why
 	st.dropBodyLocked()
-	wake(st.recv.wake)
-	return true
+	return true, st.wakeRecvLocked()
 }
 
 // resetAfterEndLocked arranges RST_STREAM code once END_STREAM is written,
@@ -750,10 +758,13 @@ func (st *Stream) fail(err error) bool {
 	st.recv.mu.Lock()
 	st.recv.err = err
 	st.dropBodyLocked()
-	wake(st.recv.wake)
+	resume := st.wakeRecvLocked()
 	st.recv.mu.Unlock()
 	st.cancelLocked()
 	st.send.mu.Unlock()
+	if resume {
+		st.c.resume(st)
+	}
 	return true
 }
 
@@ -762,9 +773,28 @@ func (st *Stream) fail(err error) bool {
 func (st *Stream) SetReadDeadline(t time.Time) error {
 	dl := st.deadlines()
 	st.recv.mu.Lock()
-	defer st.recv.mu.Unlock()
-	dl.r.set(t, st.rwaitLocked())
+	resume := dl.r.set(t, st.readDeadlinePassed) && st.wakeRecvLocked()
+	st.recv.mu.Unlock()
+	if resume {
+		st.c.resume(st)
+	}
 	return nil
+}
+
+// readDeadlinePassed runs when the read deadline's timer fires.
+func (st *Stream) readDeadlinePassed() {
+	st.recv.mu.Lock()
+	// A timer stopped too late may fire after the deadline moved: a
+	// waiting Read looks again, but a stream waiting with no goroutine
+	// resumes only when Read would not block.
+	resume := st.wakeRecvLocked()
+	if resume && !st.readableLocked() {
+		st.recv.await, resume = awaitArmed, false
+	}
+	st.recv.mu.Unlock()
+	if resume {
+		st.c.resume(st)
+	}
 }
 
 // SetWriteDeadline sets when a Write blocked on the client's flow control
@@ -773,8 +803,17 @@ func (st *Stream) SetWriteDeadline(t time.Time) error {
 	dl := st.deadlines()
 	st.send.mu.Lock()
 	defer st.send.mu.Unlock()
-	dl.w.set(t, st.swaitLocked())
+	if dl.w.set(t, st.writeDeadlinePassed) {
+		wake(st.send.wake)
+	}
 	return nil
+}
+
+// writeDeadlinePassed runs when the write deadline's timer fires.
+func (st *Stream) writeDeadlinePassed() {
+	st.send.mu.Lock()
+	wake(st.send.wake)
+	st.send.mu.Unlock()
 }
 
 // notifyLocked hands the stream to the writer unless it already has it.
@@ -808,8 +847,8 @@ func (st *Stream) finish() {
 	st.dropBodyLocked() // a body the handler left unread
 	// Drop deadline timers so an abandoned deadline cannot outlive us.
 	if dl := st.deadlinesLocked(); dl != nil {
-		dl.r.set(time.Time{}, nil)
-		dl.w.set(time.Time{}, nil)
+		dl.r.stop()
+		dl.w.stop()
 	}
 	st.recv.mu.Unlock()
 	if stopped {
@@ -855,7 +894,7 @@ func (st *Stream) info() *StreamInfo {
 // control; once reading stopped they are dropped.
 func (st *Stream) appendData(p []byte) (held int) {
 	st.recv.mu.Lock()
-	defer st.recv.mu.Unlock()
+	resume := false
 	if st.recv.err == nil {
 		if st.recv.dst != nil && st.recv.got == 0 && st.recv.buf.Len() == 0 {
 			// A Read is waiting: one copy, into its buffer, while the
@@ -869,7 +908,11 @@ func (st *Stream) appendData(p []byte) (held int) {
 			held = len(p)
 			st.c.srv.recv.used.Add(int64(held))
 		}
-		wake(st.recv.wake)
+		resume = st.wakeRecvLocked()
+	}
+	st.recv.mu.Unlock()
+	if resume {
+		st.c.resume(st)
 	}
 	return held
 }
@@ -885,12 +928,16 @@ func (st *Stream) endBody(trailers http.Header) {
 		st.send.mu.Unlock()
 	}
 	st.recv.mu.Lock()
-	defer st.recv.mu.Unlock()
 	if st.recv.err != nil {
+		st.recv.mu.Unlock()
 		return // reading stopped already
 	}
 	st.recv.err = io.EOF
-	wake(st.recv.wake)
+	resume := st.wakeRecvLocked()
+	st.recv.mu.Unlock()
+	if resume {
+		st.c.resume(st)
+	}
 }
 
 // wake fills a one-slot wake-up channel without blocking.
@@ -932,22 +979,27 @@ type deadline struct {
 
 func (d *deadline) expired() bool { return d.at != 0 && time.Now().UnixNano() >= d.at }
 
-func (d *deadline) set(t time.Time, ch chan struct{}) {
+// set moves the deadline to t (zero: none), with a timer that calls
+// fire when it passes; true if t has passed already, and the caller
+// wakes the side itself.
+func (d *deadline) set(t time.Time, fire func()) (passed bool) {
+	d.stop()
+	if t.IsZero() {
+		return false
+	}
+	d.at = max(t.UnixNano(), 1)
+	if dur := time.Until(t); dur > 0 {
+		d.timer = time.AfterFunc(dur, fire)
+		return false
+	}
+	return true
+}
+
+// stop drops the deadline and its timer.
+func (d *deadline) stop() {
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
 	}
 	d.at = 0
-	if t.IsZero() {
-		return
-	}
-	d.at = max(t.UnixNano(), 1)
-	if ch == nil {
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		d.timer = time.AfterFunc(dur, func() { wake(ch) })
-	} else {
-		wake(ch)
-	}
 }
