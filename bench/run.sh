@@ -51,7 +51,11 @@
 # connection as a server sees it between a client's requests), then 20
 # connections x 100 open streams (POST /sink, HEADERS without END_STREAM,
 # no DATA), each against a fresh server; the table shows the growth of
-# VmRSS divided by the count.
+# VmRSS divided by the count. streams_later opens the same streams on
+# POST /sink?later=1, whose handler in bench/server waits for the body
+# with Stream.WhenReadable instead of a blocked Read: h2server only (the
+# others' handlers wait as under streams, and the table takes their
+# streams figures for the ratios).
 #
 # TLS=1 runs everything over TLS 1.3 with ALPN h2: one self-signed ECDSA
 # P-256 certificate ($OUT/tls.crt, made with openssl) for all servers, and
@@ -72,7 +76,7 @@
 #   IDLE_CONNS idle connections [2000]           STREAM_CONNS x STREAMS: [20] x [100]
 #   MAXSTREAMS SETTINGS_MAX_CONCURRENT_STREAMS of every server [100]
 #   WORKLOADS  which to run, a subset of
-#              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams"
+#              "hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams streams_later"
 #   SERVER_CPU / CLIENT_CPU   CPU lists for taskset -c [0] / [1]
 #   OUT        directory for logs and results, kept afterwards [a new /tmp/h2bench.*]
 #   DETAIL     1: the table adds, per load, the user share of the server's
@@ -106,7 +110,7 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 STREAM_CONNS=${STREAM_CONNS:-20}
 STREAMS=${STREAMS:-100}
 MAXSTREAMS=${MAXSTREAMS:-100}
-WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams}
+WORKLOADS=${WORKLOADS:-hello_high hello_deep hello_1 get1m sink get1m_c10m1 sink_c10m1 echo idle idle_served streams streams_later}
 SERVERS=${SERVERS:-h2server nethttp h2o nghttpd}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -125,7 +129,7 @@ done
 ((${#IMPLS[@]} > 0)) || { echo "run.sh: SERVERS is empty" >&2; exit 2; }
 for w in $WORKLOADS; do
 	case $w in
-	hello_high | hello_deep | hello_1 | get1m | sink | get1m_c10m1 | sink_c10m1 | echo | idle | idle_served | streams) ;;
+	hello_high | hello_deep | hello_1 | get1m | sink | get1m_c10m1 | sink_c10m1 | echo | idle | idle_served | streams | streams_later) ;;
 	*) echo "run.sh: unknown workload '$w'" >&2; exit 2 ;;
 	esac
 done
@@ -292,7 +296,12 @@ fi
 
 go_impl() { [[ $1 == h2server || $1 == nethttp ]]; }
 # runs WORKLOAD IMPL: 0 if IMPL can serve WORKLOAD.
-runs() { [[ $1 != echo ]] || go_impl "$2"; }
+runs() { # runs WORKLOAD IMPL: whether IMPL runs WORKLOAD
+	case $1 in
+	echo) go_impl "$2" ;;
+	streams_later) [[ $2 == h2server ]] ;; # the others' handlers wait as in streams
+	esac
+}
 
 # Expected time: each load run is warm-up + duration + about 1s of start
 # and stop; each memory run about 4s.
@@ -301,7 +310,7 @@ for w in $WORKLOADS; do
 	for impl in "${IMPLS[@]}"; do
 		runs "$w" "$impl" || continue
 		case $w in
-		idle | idle_served | streams) expected=$((expected + REPS * 4)) nmem=$((nmem + REPS)) ;;
+		idle | idle_served | streams | streams_later) expected=$((expected + REPS * 4)) nmem=$((nmem + REPS)) ;;
 		*) expected=$((expected + REPS * (WARMUP + DURATION + 1))) nload=$((nload + REPS)) ;;
 		esac
 	done
@@ -628,16 +637,17 @@ load() {
 	fi
 }
 
-# memory WORKLOAD IMPL REP CONNS STREAMS [SERVED]: RSS growth per connection
-# or stream; SERVED GETs of /hello complete on each connection first.
+# memory WORKLOAD IMPL REP CONNS STREAMS [SERVED [PATH]]: RSS growth per
+# connection or stream; SERVED GETs of /hello complete on each connection
+# first; the streams are POSTs of PATH [/sink].
 memory() {
-	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 served=${6:-0} tag=$1.$2.$3 i
+	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 served=${6:-0} path=${7:-/sink} tag=$1.$2.$3 i
 	start_server "$impl" "$tag"
 	sleep 0.3
 	local before after
 	before=$(rss_kib "$SERVER_PID")
 	: >"$OUT/$tag.idleconns.out"
-	"${PIN_CLIENT[@]}" "$OUT/idleconns" -addr "$SERVER_ADDR" -conns "$conns" -streams "$streams" -served "$served" "${IDLE_TLS[@]}" \
+	"${PIN_CLIENT[@]}" "$OUT/idleconns" -addr "$SERVER_ADDR" -conns "$conns" -streams "$streams" -served "$served" -path "$path" "${IDLE_TLS[@]}" \
 		>"$OUT/$tag.idleconns.out" 2>"$OUT/$tag.idleconns.err" &
 	local ic=$!
 	PIDS+=("$ic")
@@ -663,7 +673,7 @@ memory() {
 	fi
 	stop_server "$tag"
 	local n=$conns
-	[[ $w == streams ]] && n=$((conns * streams))
+	[[ $w == streams* ]] && n=$((conns * streams))
 	record "$w" "$impl" rss_delta_kib $((after - before))
 	record "$w" "$impl" bytes_per $(((after - before) * 1024 / n))
 }
@@ -692,6 +702,7 @@ for w in $WORKLOADS; do
 			idle) memory "$w" "$impl" "$rep" "$IDLE_CONNS" 0 ;;
 			idle_served) memory "$w" "$impl" "$rep" "$IDLE_CONNS" 0 1 ;;
 			streams) memory "$w" "$impl" "$rep" "$STREAM_CONNS" "$STREAMS" ;;
+			streams_later) memory "$w" "$impl" "$rep" "$STREAM_CONNS" "$STREAMS" 0 "/sink?later=1" ;;
 			esac
 		done
 	done
@@ -716,14 +727,18 @@ if has h2server; then
 		has "$impl" && RATIO_TO+=("$impl")
 	done
 fi
-row() { # row WORKLOAD METRIC LABEL
-	local impl line=("$3") a b
+row() { # row WORKLOAD METRIC LABEL [OTHERS]: the other servers' figures from workload OTHERS
+	local impl line=("$3") a b others=${4:-$1}
 	for impl in "${IMPLS[@]}"; do
-		line+=("$(median "$1" "$impl" "$2")")
+		if [[ $impl == h2server ]]; then
+			line+=("$(median "$1" "$impl" "$2")")
+		else
+			line+=("$(median "$others" "$impl" "$2")")
+		fi
 	done
 	for impl in "${RATIO_TO[@]}"; do
 		a=$(median "$1" h2server "$2")
-		b=$(median "$1" "$impl" "$2")
+		b=$(median "$others" "$impl" "$2")
 		line+=("$(awk -v a="$a" -v b="$b" 'BEGIN {if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "-"; else printf "%.2f", a / b}')")
 	done
 	local out="|" cell
@@ -791,6 +806,7 @@ proto=h2c
 		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
 		idle_served) row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections)" ;;
 		streams) row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams, incl. the conns)" ;;
+		streams_later) row "$w" bytes_per "RSS per open stream, h2server's handlers waiting with Stream.WhenReadable (others: their figure above, run anew)" streams ;;
 		esac
 	done
 	echo

@@ -31,6 +31,11 @@ func (e streamExchange) Write(p []byte) (int, error) {
 }
 func (e streamExchange) Flush() error { return e.st.Flush() }
 
+func (e streamExchange) WhenReadable(next func(exchange)) bool {
+	e.st.WhenReadable(func(st *h2server.Stream) { next(streamExchange{st}) })
+	return true
+}
+
 func (e streamExchange) WriteHead(status int, contentType string, contentLength int) error {
 	return e.st.WriteHeaders(status, head(status, contentType, contentLength))
 }
@@ -95,6 +100,9 @@ func (e *httpExchange) Path() string                { return e.r.URL.Path }
 func (e *httpExchange) Query() url.Values           { return e.r.URL.Query() }
 func (e *httpExchange) Read(p []byte) (int, error)  { return e.r.Body.Read(p) }
 func (e *httpExchange) Write(p []byte) (int, error) { return e.w.Write(p) }
+
+// WhenReadable: a net/http handler waits for its body in Read.
+func (e *httpExchange) WhenReadable(func(exchange)) bool { return false }
 
 func (e *httpExchange) Flush() error {
 	e.w.(http.Flusher).Flush()

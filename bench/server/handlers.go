@@ -28,6 +28,11 @@ type exchange interface {
 	Write(p []byte) (int, error)
 	// Flush sends the head and the body written so far now.
 	Flush() error
+	// WhenReadable arranges for next to run once a Read would not block,
+	// with no goroutine waiting meanwhile, and reports true; the caller
+	// then returns at once. False where the server cannot (net/http), and
+	// the caller reads on.
+	WhenReadable(next func(exchange)) bool
 }
 
 var (
@@ -72,7 +77,11 @@ func serve(ex exchange) {
 	case path == "/bytes" && method == http.MethodGet:
 		bytesBody(ex)
 	case path == "/sink" && method == http.MethodPost:
-		sink(ex)
+		if ex.Query().Get("later") == "1" {
+			sinkLater(ex)
+		} else {
+			sink(ex)
+		}
 	case path == "/echo" && method == http.MethodPost:
 		echo(ex)
 	default:
@@ -129,10 +138,41 @@ func sink(ex exchange) {
 	if err != io.EOF {
 		return
 	}
+	answerLength(ex, total)
+}
+
+// answerLength answers a sink with the body length it read.
+func answerLength(ex exchange, total int64) {
 	var num [20]byte
 	body := strconv.AppendInt(num[:0], total, 10)
 	ex.WriteHead(http.StatusOK, "text/plain", len(body))
 	ex.Write(body)
+}
+
+// sinkLater is sink for POST /sink?later=1, written for a server that
+// can wait for body bytes without a goroutine (h2server's
+// Stream.WhenReadable): one Read per wake-up, into a pooled buffer taken
+// only while bytes are there, and a wait in between. Elsewhere it is sink.
+func sinkLater(ex exchange) {
+	var total int64
+	var step func(exchange)
+	step = func(ex exchange) {
+		buf := bufPool.Get().(*[32 << 10]byte)
+		n, err := ex.Read(buf[:])
+		bufPool.Put(buf)
+		total += int64(n)
+		switch {
+		case err == nil:
+			if !ex.WhenReadable(step) {
+				sink(ex) // not reached: the server could wait once
+			}
+		case err == io.EOF:
+			answerLength(ex, total)
+		}
+	}
+	if !ex.WhenReadable(step) {
+		sink(ex)
+	}
 }
 
 // echo sends the request body back as it arrives: read a chunk, write it,

@@ -11,6 +11,7 @@
 //	GET  /1m            1 MiB body, written in -chunk sized writes
 //	POST /echo          the request body comes back as it arrives (full duplex)
 //	POST /sink          reads the whole body, answers with its length in decimal
+//	POST /sink?later=1  the same, waiting for the body with Stream.WhenReadable (h2server)
 //	GET  /bytes?n=N     N bytes of bench/internal/pattern in 256 KiB writes (bench/wan.sh's downloads)
 //
 // It prints "listening on ADDR" once it accepts connections and shuts down
