@@ -609,21 +609,22 @@ func BenchmarkDecodeRequestHeaders(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newBenchConn(b)
 			c.rd.hdec = c.newDecoder()
+			c.rd.br = c.newConnReader()
 			decode := func(block []byte) Request {
 				// As onHeaders, headerFragment and openStream do: the
 				// request keeps its fields, the next block a new slice.
-				c.rd.hdr = headerBlock{id: 1, endStream: true, fields: c.rd.hdr.fields[:0]}
+				c.rd.br.hdr = headerBlock{id: 1, endStream: true, fields: c.rd.br.hdr.fields[:0]}
 				if _, err := c.rd.hdec.hd.Write(block); err != nil {
 					b.Fatal(err)
 				}
 				if err := c.rd.hdec.hd.Close(); err != nil {
 					b.Fatal(err)
 				}
-				req, reason := parseRequest(c.rd.hdr.fields, false)
-				if reason != "" || c.rd.hdr.tooLarge {
-					b.Fatalf("request rejected: %q (too large: %v)", reason, c.rd.hdr.tooLarge)
+				req, reason := parseRequest(c.rd.br.hdr.fields, false)
+				if reason != "" || c.rd.br.hdr.tooLarge {
+					b.Fatalf("request rejected: %q (too large: %v)", reason, c.rd.br.hdr.tooLarge)
 				}
-				c.rd.hdr.fields = nil
+				c.rd.br.hdr.fields = nil
 				return req
 			}
 			decode(first) // fills the dynamic table as a first request would

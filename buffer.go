@@ -208,6 +208,12 @@ type connReader struct {
 	fr       *http2.Framer
 	bigFrame bool
 	inBlock  bool
+
+	// hdr is the header block being read, the reader's (conn.reader's)
+	// alone. It lives here, not in the conn, because it is needed only
+	// while a reader runs: a parked connection has no block open
+	// (mayPark), and keeps neither it nor its field array.
+	hdr headerBlock
 }
 
 // idle reports that no stream is open: the reader may give its buffer
@@ -534,7 +540,7 @@ func (cr *connReader) drop() {
 		cr.mid, cr.buf = nil, nil
 	}
 	cr.r, cr.w = 0, 0
-	if c := cr.c; c != nil && c.rd.hdec != nil && c.rd.hdr.id == 0 {
+	if c := cr.c; c != nil && c.rd.hdec != nil && c.rd.br.hdr.id == 0 {
 		c.rd.hdec.unpin()
 	}
 }

@@ -114,8 +114,7 @@ type conn struct {
 type reader struct {
 	br                *connReader
 	fr                *http2.Framer
-	hdec              *decoder // made at the first header block
-	hdr               headerBlock
+	hdec              *decoder   // made at the first header block
 	inflow            connInflow // the connection window we advertised
 	peerInitialWindow uint32     // the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	// settingsAcked is set once the client acknowledged our SETTINGS:
@@ -360,9 +359,9 @@ func (c *conn) readAndEnd() error {
 		if c.rd.hdec != nil {
 			c.rd.hdec.parking()
 		}
-		// The field array the header blocks are decoded into, and the
-		// streams map, are made again by the next stream.
-		c.rd.hdr.fields = nil
+		// The streams map is made again by the next stream (and the
+		// field array the header blocks are decoded into goes with the
+		// connection reader, below).
 		c.mu.Lock()
 		if len(c.streams) == 0 {
 			c.streams = nil
@@ -425,7 +424,7 @@ func (c *conn) armParkIn(d time.Duration) {
 // mayPark says whether and when the reader may park while waiting for the
 // next frame (see parkMode). Reader only.
 func (c *conn) mayPark() parkMode {
-	if c.raw == nil || c.rd.parkFailed || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w ||
+	if c.raw == nil || c.rd.parkFailed || !c.rd.gotSettings || c.rd.br.hdr.id != 0 || c.rd.br.r != c.rd.br.w ||
 		c.nstreams.Load() != 0 || c.failing.Load() || c.noPark.Load() {
 		return parkNever
 	}
@@ -469,7 +468,7 @@ const hopInterval = time.Second
 // connections from Serve hop (ServeConn serves on its caller's
 // goroutine), and at most once per hopInterval. Reader only.
 func (c *conn) shouldHop() bool {
-	if !c.rd.fromServe || c.raw != nil && !c.rd.parkFailed || !c.rd.gotSettings || c.rd.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
+	if !c.rd.fromServe || c.raw != nil && !c.rd.parkFailed || !c.rd.gotSettings || c.rd.br.hdr.id != 0 || c.rd.br.r != c.rd.br.w || c.nstreams.Load() != 0 {
 		return false
 	}
 	now := uint32(time.Since(processStart) / time.Millisecond)
@@ -670,7 +669,7 @@ func (c *conn) readFrame(fh http2.FrameHeader) error {
 		}
 		return nil
 	}
-	if c.rd.hdr.id != 0 && fh.Type == http2.FrameContinuation {
+	if c.rd.br.hdr.id != 0 && fh.Type == http2.FrameContinuation {
 		// Check the caps before the payload is read into memory.
 		if err := c.checkContinuation(fh); err != nil {
 			return err

@@ -722,8 +722,8 @@ func TestParkedConnectionLetsGo(t *testing.T) {
 		if save.Cap() != 0 || pc.rd.hdec.scratch != nil {
 			t.Errorf("the parked connection's HPACK decoder keeps %d bytes of a split field, and %d bytes of assembly", save.Cap(), cap(pc.rd.hdec.scratch))
 		}
-		if pc.streams != nil || pc.rd.hdr.fields != nil {
-			t.Errorf("the parked connection keeps its streams map (%v) or its header fields array (%d fields)", pc.streams != nil, cap(pc.rd.hdr.fields))
+		if pc.streams != nil || pc.rd.br != nil {
+			t.Errorf("the parked connection keeps its streams map (%v) or its connection reader, with the header block's field array (%v)", pc.streams != nil, pc.rd.br != nil)
 		}
 	}
 }

@@ -420,16 +420,16 @@ func (c *conn) onHeaders(id uint32, endStream bool, prio *http2.PriorityParam) e
 	if id%2 == 0 {
 		return connError{ErrCodeProtocol, "even_stream_id"}
 	}
-	c.rd.hdr = headerBlock{id: id, endStream: endStream, fields: c.rd.hdr.fields[:0]}
+	c.rd.br.hdr = headerBlock{id: id, endStream: endStream, fields: c.rd.br.hdr.fields[:0]}
 	if prio != nil {
-		c.rd.hdr.priority = *prio
+		c.rd.br.hdr.priority = *prio
 	}
 	st, idle := c.lookup(id)
 	if !idle {
 		if st == nil {
 			// A closed stream: the block is decoded all the same, to keep
 			// HPACK state in step, then judged (onClosedHeaders).
-			c.rd.hdr.closed = true
+			c.rd.br.hdr.closed = true
 		} else {
 			c.mu.Lock()
 			canRecv := st.state.canRecv()
@@ -437,7 +437,7 @@ func (c *conn) onHeaders(id uint32, endStream bool, prio *http2.PriorityParam) e
 			// After the client's END_STREAM (half-closed (remote)) this is a
 			// stream error (section 5.1), answered once the block is decoded,
 			// so that HPACK state stays in step and other streams carry on.
-			c.rd.hdr.trailerOf, c.rd.hdr.afterEnd = st, !canRecv
+			c.rd.br.hdr.trailerOf, c.rd.br.hdr.afterEnd = st, !canRecv
 		}
 	}
 	return nil
@@ -455,11 +455,11 @@ func (c *conn) onContinuation(f *http2.ContinuationFrame) error {
 // checkContinuation bounds a header block by frame count and encoded
 // size before the next CONTINUATION payload is even read.
 func (c *conn) checkContinuation(fh http2.FrameHeader) error {
-	c.rd.hdr.frames++
-	if c.rd.hdr.frames > c.cfg.maxContinuationFrames {
+	c.rd.br.hdr.frames++
+	if c.rd.br.hdr.frames > c.cfg.maxContinuationFrames {
 		return connError{ErrCodeEnhanceYourCalm, "too_many_continuation_frames"}
 	}
-	if c.rd.hdr.bytes+int(fh.Length) > c.cfg.maxHeaderBlockBytes {
+	if c.rd.br.hdr.bytes+int(fh.Length) > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
 	}
 	return nil
@@ -476,7 +476,7 @@ func (c *conn) newDecoder() *decoder {
 }
 
 func (c *conn) headerFragment(frag []byte, end bool) error {
-	hdr := &c.rd.hdr
+	hdr := &c.rd.br.hdr
 	hdr.bytes += len(frag)
 	if hdr.bytes > c.cfg.maxHeaderBlockBytes {
 		return connError{ErrCodeEnhanceYourCalm, "header_block_too_large"}
@@ -507,7 +507,7 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 	if request {
 		if m := d.lookup(block); m != nil {
 			hdr.size = m.size
-			defer func() { c.rd.hdr.id = 0 }()
+			defer func() { c.rd.br.hdr.id = 0 }()
 			return c.openStream(hdr, m)
 		}
 	}
@@ -524,7 +524,7 @@ func (c *conn) headerFragment(frag []byte, end bool) error {
 		return connError{ErrCodeCompression, "hpack_truncated"}
 	}
 	m := d.decoded(block, request, hdr)
-	defer func() { c.rd.hdr.id = 0 }()
+	defer func() { c.rd.br.hdr.id = 0 }()
 	if hdr.closed {
 		return c.onClosedHeaders(hdr)
 	}
@@ -557,12 +557,12 @@ func (c *conn) onClosedHeaders(hdr *headerBlock) error {
 // still decoded, to keep the HPACK table in step with the peer's, but no
 // longer kept.
 func (c *conn) onField(f hpack.HeaderField) {
-	c.rd.hdr.size += f.Size()
-	if c.rd.hdr.size > c.cfg.maxHeaderListSize {
-		c.rd.hdr.tooLarge = true
+	c.rd.br.hdr.size += f.Size()
+	if c.rd.br.hdr.size > c.cfg.maxHeaderListSize {
+		c.rd.br.hdr.tooLarge = true
 		return
 	}
-	c.rd.hdr.fields = append(c.rd.hdr.fields, f)
+	c.rd.br.hdr.fields = append(c.rd.br.hdr.fields, f)
 }
 
 // hpackBombFactor: a header block that decodes to this many times
