@@ -182,6 +182,51 @@ func ExampleStream_Read() {
 	// read 10 bytes, trailer X-Sum="45"
 }
 
+// An upload handler that waits for the request body without a goroutine:
+// it reads once per call (that Read never blocks) and waits again with
+// WhenReadable until the body ends. A client that sends slowly costs the
+// server the stream's state, not a goroutine blocked in Read.
+func ExampleStream_WhenReadable() {
+	count := h2server.HandlerFunc(func(st *h2server.Stream) {
+		var total, reads int
+		buf := make([]byte, 4<<10)
+		var step func(*h2server.Stream)
+		step = func(st *h2server.Stream) {
+			n, err := st.Read(buf)
+			total += n
+			reads++
+			switch {
+			case err == nil:
+				st.WhenReadable(step) // wait for more
+			case err == io.EOF:
+				st.WriteHeaders(http.StatusOK, nil)
+				fmt.Fprintf(st, "%d bytes\n", total)
+			}
+		}
+		st.WhenReadable(step)
+	})
+	url, client, stop := startServer(count)
+	defer stop()
+
+	// The body comes in two pieces, the second only after the first was
+	// sent: between them, the stream waits with no handler goroutine.
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte("hello, "))
+		pw.Write([]byte("world"))
+		pw.Close()
+	}()
+	res, err := client.Post(url+"upload", "text/plain", pr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	fmt.Print(string(body))
+	// Output:
+	// 12 bytes
+}
+
 // startServer serves h on a loopback port the way ExampleServer_Serve
 // does, and returns a URL for it, an HTTP/2 (h2c) client, and a function
 // that shuts both down.

@@ -3,7 +3,9 @@ package h2server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -285,4 +287,89 @@ func TestWhenReadableContext(t *testing.T) {
 			t.Fatalf("context cause %v after the continuation returned, want ErrHandlerReturned", context.Cause(ctx))
 		}
 	})
+}
+
+// TestWhenReadableShutdown: against Go's HTTP/2 client, streams waiting
+// with WhenReadable hold a graceful Shutdown until their bodies come and
+// they are answered; Hooks.StreamEnded sees each end once. Close instead
+// resumes every waiting stream with the connection's end, and nothing
+// leaks (startServer's cleanup checks).
+func TestWhenReadableShutdown(t *testing.T) {
+	const n = 10
+	for _, graceful := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shutdown", false: "close"}[graceful], func(t *testing.T) {
+			var wakes atomic.Int32
+			var ended atomic.Int32
+			started := make(chan struct{}, n)
+			errs := make(chan laterErr, n)
+			srv := &Server{
+				Handler: laterSink(&wakes, errs, func(*Stream) { started <- struct{}{} }),
+				Hooks: &Hooks{StreamEnded: func(s *StreamInfo) {
+					if graceful && (s.Status != 200 || s.Err != nil) {
+						t.Errorf("stream %d ended with status %d, error %v; want 200, nil", s.StreamID, s.Status, s.Err)
+					}
+					ended.Add(1)
+				}},
+			}
+			ls := startServer(t, srv, false)
+			client := &http.Client{Transport: xnetTransport(t, ls)}
+			bodies := make([]*io.PipeWriter, n)
+			results := make(chan string, n)
+			for i := range n {
+				pr, pw := io.Pipe()
+				bodies[i] = pw
+				go func() {
+					resp, err := client.Post(ls.url+"/later", "text/plain", pr)
+					if err != nil {
+						results <- "error: " + err.Error()
+						return
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					results <- fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+				}()
+			}
+			for range n {
+				<-started
+			}
+			if !graceful {
+				srv.Close()
+				for range n {
+					select {
+					case e := <-errs:
+						var ce *ConnectionError
+						if !errors.As(e.err, &ce) {
+							t.Errorf("a waiting stream resumed with %v, want a *ConnectionError", e.err)
+						}
+					case <-time.After(testTimeout):
+						t.Fatal("Close left a waiting stream unresumed")
+					}
+				}
+				for _, pw := range bodies {
+					pw.Close()
+				}
+				for range n {
+					<-results
+				}
+				return
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Shutdown(context.Background()) }()
+			for _, pw := range bodies {
+				pw.Write([]byte("hello"))
+				pw.Close()
+			}
+			for range n {
+				if r := <-results; r != "200 5 <nil>" {
+					t.Errorf("response %q, want 200 5 <nil>", r)
+				}
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if e := ended.Load(); e != n {
+				t.Errorf("StreamEnded ran %d times, want %d", e, n)
+			}
+		})
+	}
 }
