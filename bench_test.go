@@ -691,7 +691,7 @@ func newBenchConn(tb testing.TB) *conn {
 		tb.Fatal(err)
 	}
 	c := newConn(srv, benchDiscardConn{}, cfg)
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.parent = context.Background()
 	return c
 }
 

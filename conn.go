@@ -42,8 +42,12 @@ type conn struct {
 	// and taken by the reader as it judges a client's PING (pings.go).
 	sentResponse atomic.Bool
 
-	ctx    context.Context // parent of every stream's context; cancelled at teardown
-	cancel context.CancelCauseFunc
+	// parent is the context the connection's context derives from
+	// (Server.ConnContext's, or Serve's). cctx holds that context, made
+	// under mu on first use (connContext) and never changed after; why
+	// the connection ended is life.rare.cause.
+	parent context.Context
+	cctx   atomic.Pointer[connCtx]
 
 	wq     writeQueue
 	credit sendCredit // the connection send window, as Write sees it (flow.go)
@@ -169,6 +173,7 @@ type lifeRare struct {
 	shutdownTimer *time.Timer
 	ageTimer      *time.Timer      // MaxConnectionAge, then MaxConnectionAgeGrace (age.go)
 	peerErr       *ConnectionError // the peer's GOAWAY, if it named an error
+	cause         error            // why the connection ended: the first cancel's
 	logged        map[string]bool  // reasons already logged (logOnce)
 }
 
@@ -247,7 +252,7 @@ func (c *conn) serveAccepted(fromServe bool, base context.Context) error {
 	}
 	// Nothing outside this goroutine touches the context before the
 	// connection opens.
-	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	c.parent = ctx
 	if err != nil {
 		c.teardown()
 		return err
@@ -480,10 +485,10 @@ func (c *conn) shouldHop() bool {
 }
 
 // handshake runs the TLS handshake under ctx, the connection's parent
-// context: c.ctx's values, but not c.ctx itself, which would keep the
-// record of the handshake's child context (a map, and its Done channel)
-// for the connection's life; nothing cancels c.ctx before the connection
-// opens.
+// context: the connection context's values, but not that context itself,
+// which would keep the record of the handshake's child context (a map,
+// and its Done channel) for the connection's life; nothing cancels the
+// connection's context before the connection opens.
 func (c *conn) handshake(tc *tls.Conn, ctx context.Context) error {
 	if d := c.cfg.prefaceTimeout; d > 0 {
 		tc.SetDeadline(time.Now().Add(d))
@@ -494,7 +499,7 @@ func (c *conn) handshake(tc *tls.Conn, ctx context.Context) error {
 			// Browsers open spare connections and drop them unused.
 			level = slog.LevelDebug
 		}
-		c.logger().Log(c.ctx, level, "h2server: TLS handshake failed", "err", err)
+		c.logger().Log(ctx, level, "h2server: TLS handshake failed", "err", err)
 		return err
 	}
 	tc.SetDeadline(time.Time{})
@@ -556,7 +561,7 @@ func (c *conn) teardown() {
 	c.cancel(&ConnectionError{Code: ErrCodeNo, Reason: "connection closed"})
 	// Streams still open fail with what ended the connection: a
 	// *ConnectionError, ours, the peer's, or the transport's end.
-	cause := context.Cause(c.ctx)
+	cause := c.endCause()
 	c.ended.Store(true)
 	c.wq.wakeWriter()     // after ended: an idle writer wakes to see it
 	c.runQueued(false)    // queued streams get their handlers, which see the end
@@ -844,4 +849,59 @@ func (c *conn) streamReset(st *Stream) bool {
 		st.release()
 	}
 	return ok
+}
+
+// connCtx is a connection's context, made when a stream first asks for
+// it (most connections' streams never do): an idle connection keeps none,
+// which saves it 96 bytes.
+type connCtx struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// connContext returns the connection's context, the parent of every
+// stream's, cancelled with the cause of the connection's end. The first
+// call takes mu.
+func (c *conn) connContext() context.Context {
+	if x := c.cctx.Load(); x != nil {
+		return x.ctx
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if x := c.cctx.Load(); x != nil {
+		return x.ctx
+	}
+	x := new(connCtx)
+	x.ctx, x.cancel = context.WithCancelCause(c.parent)
+	if r := c.life.rare; r != nil && r.cause != nil {
+		x.cancel(r.cause)
+	}
+	c.cctx.Store(x)
+	return x.ctx
+}
+
+// cancel records why the connection ends, unless a cause was recorded
+// already, and cancels its context if one was made. mu not held.
+func (c *conn) cancel(cause error) {
+	c.mu.Lock()
+	r := c.rareLocked()
+	if r.cause == nil {
+		r.cause = cause
+	}
+	cause = r.cause // the first, whichever call cancels the context first
+	x := c.cctx.Load()
+	c.mu.Unlock()
+	if x != nil {
+		x.cancel(cause) // outside mu: it runs the cancels of the streams' contexts
+	}
+}
+
+// endCause is the first cause cancel recorded; nil while the connection lives.
+func (c *conn) endCause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.life.rare; r != nil {
+		return r.cause
+	}
+	return nil
 }

@@ -244,11 +244,12 @@ func (st *Stream) Conn() *ConnInfo { return &st.c.info }
 // and when the handler returns (the last continuation, for a handler that
 // waited with WhenReadable). context.Cause tells which.
 func (st *Stream) Context() context.Context {
+	parent := st.c.connContext() // c.mu, which comes before send.mu
 	st.send.mu.Lock()
 	defer st.send.mu.Unlock()
 	r := st.extrasLocked()
 	if r.ctx == nil {
-		r.ctx, r.cancel = context.WithCancelCause(st.c.ctx)
+		r.ctx, r.cancel = context.WithCancelCause(parent)
 		if cause := st.causeLocked(); cause != nil {
 			r.cancel(cause)
 		}
