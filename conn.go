@@ -65,6 +65,11 @@ type conn struct {
 	// lastRead is when the reader last read from the socket, for the
 	// keepalive timer (keepalive.go).
 	lastRead atomic.Uint32
+	// idleIdx is the connection's place in srv.idle (1-based; 0: not
+	// queued) and idleKey when it is due there; guarded by srv.idle.mu
+	// (idleq.go).
+	idleIdx int32
+	idleKey time.Duration
 
 	// Parking (park.go): raw is the socket of a connection that may park,
 	// set before its reader starts (over TLS, after the handshake, while
@@ -154,13 +159,11 @@ type connLife struct {
 	failed        bool          // a connection error is being sent
 	closed        bool          // torn down: nothing may be armed or queued
 	idleArmed     bool          // no stream is open: IdleTimeout runs to idleAt
-	idleTimerSet  bool          // idleTimer is pending (it may fire for an older idleAt: onIdle looks)
 	pingOut       bool          // our keepalive PING awaits its ACK (keepalive.go)
 	draining      bool          // drained for its age or by ConnInfo.Drain (age.go)
 	drainAsked    bool          // ConnInfo.Drain came before the writer started
 	goAwayID      uint32        // when goingAway, the last stream we serve
-	idleTimer     *time.Timer   // made once, re-armed with Reset
-	idleAt        time.Duration // when IdleTimeout passes, if idleArmed, since processStart
+	idleAt        time.Duration // when IdleTimeout passes, if idleArmed, since processStart (srv.idle waits for it)
 	settingsTimer *time.Timer
 	keepalive     *time.Timer // keepalive.go
 	sweep         *time.Timer // retires idle workers and writer (handler.go); made on first use
@@ -596,7 +599,7 @@ func (c *conn) teardown() {
 		pending = c.queues.pending
 		c.queues.pending = nil
 	}
-	stopTimer(c.life.idleTimer)
+	c.srv.idle.remove(c)
 	stopTimer(c.life.settingsTimer)
 	stopTimer(c.life.keepalive)
 	stopTimer(c.life.sweep)

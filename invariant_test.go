@@ -329,12 +329,17 @@ func (r *invRun) checkGone() {
 		for _, tm := range []struct {
 			name string
 			t    *time.Timer
-		}{{"idle", c.life.idleTimer}, {"settings", c.life.settingsTimer}, {"keepalive", c.life.keepalive},
+		}{{"settings", c.life.settingsTimer}, {"keepalive", c.life.keepalive},
 			{"shutdown", rare.shutdownTimer}, {"age", rare.ageTimer}, {"sweep", c.life.sweep}} {
 			if tm.t != nil && tm.t.Stop() {
 				r.violate("leak_timer", "the %s timer is armed after the connection ended", tm.name)
 			}
 		}
+		r.srv.idle.mu.Lock()
+		if c.idleIdx != 0 {
+			r.violate("leak_timer", "the connection is in the Server's idle queue after it ended")
+		}
+		r.srv.idle.mu.Unlock()
 		// Every handler returned: no worker counts as busy, and no
 		// stream waits in the run queue (handler.go).
 		if c.workers.busy != 0 || c.workers.queued.Load() {

@@ -244,6 +244,7 @@ type Server struct {
 	drained   chan struct{}             // guarded by mu: closed when conns empties during shutdown
 	handoff   *handoffListener          // guarded by mu: feeds HTTP1, started on first use
 	poller    poller                    // parks idle connections (park.go)
+	idle      idleQueue                 // connections waiting for IdleTimeout (idleq.go)
 	recv      recvBudget                // bytes held for handlers, and window growth (recvwin.go)
 }
 

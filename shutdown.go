@@ -109,37 +109,30 @@ func (c *conn) armIdleLocked() {
 	}
 	c.life.idleArmed = true
 	c.life.idleAt = time.Since(processStart) + d
-	// The timer is left running when a stream opens (disarmIdleLocked),
-	// so a connection that goes idle between rounds of requests moves no
-	// timer: onIdle looks at idleAt when it fires.
-	if c.life.idleTimerSet {
-		return
-	}
-	c.life.idleTimerSet = true
-	if c.life.idleTimer == nil {
-		c.life.idleTimer = time.AfterFunc(d, c.onIdle)
-	} else {
-		c.life.idleTimer.Reset(d)
-	}
+	// The connection stays in the Server's idle queue when a stream
+	// opens (disarmIdleLocked), so one that goes idle between rounds of
+	// requests is queued already: onIdle looks at idleAt when its turn
+	// comes.
+	c.srv.idle.add(c, c.life.idleAt)
 }
 
-// disarmIdleLocked stops the idle clock when a stream opens. The timer
-// runs on and, when it fires, finds the connection busy.
+// disarmIdleLocked stops the idle clock when a stream opens. The
+// connection stays queued and, when its turn comes, is found busy.
 func (c *conn) disarmIdleLocked() {
 	c.life.idleArmed = false
 }
 
+// onIdle runs when the connection's turn in the Server's idle queue
+// came: it has left the queue.
 func (c *conn) onIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.life.idleTimerSet = false
 	if !c.life.idleArmed || c.life.closed {
-		return // busy: the next idle spell sets the timer again
+		return // busy: the next idle spell queues it again
 	}
-	if left := c.life.idleAt - time.Since(processStart); left > 0 {
-		// Idle again since the timer was set: due later.
-		c.life.idleTimerSet = true
-		c.life.idleTimer.Reset(left)
+	if c.life.idleAt > time.Since(processStart) {
+		// Idle again since it was queued: due later.
+		c.srv.idle.add(c, c.life.idleAt)
 		return
 	}
 	if len(c.streams) > 0 || c.handlers > 0 || c.life.goingAway {
