@@ -662,6 +662,7 @@ var benchResponseHeader = http.Header{
 func BenchmarkEncodeResponseHeaders(b *testing.B) {
 	c := newBenchConn(b)
 	w := newWriter(c)
+	w.fr = w.takeFramer()
 	encode := func() {
 		fields, err := appendResponseFields(nil, http.StatusOK, benchResponseHeader)
 		if err != nil {

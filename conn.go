@@ -526,12 +526,7 @@ func (c *conn) startWriter() {
 
 	w := newWriter(c)
 	c.settingsAt = nowMicros()
-	c.wq.open(func() {
-		go func() {
-			defer c.wq.wg.Done()
-			w.run()
-		}()
-	}, writeItem{kind: itemSettings, settings: c.cfg.settings, n: uint32(c.cfg.initialConnWindow - 65535)})
+	c.wq.open(w, writeItem{kind: itemSettings, settings: c.cfg.settings, n: uint32(c.cfg.initialConnWindow - 65535)})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -380,8 +380,8 @@ func (r *invRun) checkGone() {
 		return
 	}
 	if w := c.w; w != nil {
-		if w.bw.buf != nil || w.bw.refBytes() != 0 {
-			r.violate("leak_buffer_writer", "the writer holds its pooled batch buffer or body chunks after the connection ended")
+		if w.fr != nil {
+			r.violate("leak_buffer_writer", "the writer holds a running goroutine's part (its batch buffer, body chunks, Framer) after the connection ended")
 		}
 	}
 	if c.rd.br != nil && (c.rd.br.pool != nil || c.rd.br.mid != nil) {

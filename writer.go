@@ -84,16 +84,16 @@ type writeQueue struct {
 	// retireNow: the reader parked, so an idle writer exits at once
 	// instead of lingering.
 	retireNow atomic.Bool
-	start     func() // guarded by mu: runs a writer goroutine, which calls wg.Done; set by open
+	w         *writer // guarded by mu: the writer whose goroutines the queue starts; set by open
 	wg        sync.WaitGroup
 }
 
 // open makes the queue start writers, with first (our SETTINGS) ahead of
 // anything queued before: RFC 9113 section 3.4 has the server's preface
 // be its first frame, whatever else raced to be sent.
-func (q *writeQueue) open(start func(), first writeItem) {
+func (q *writeQueue) open(w *writer, first writeItem) {
 	q.mu.Lock()
-	q.start = start
+	q.w = w
 	q.items = append(q.items, writeItem{})
 	copy(q.items[1:], q.items)
 	q.items[0] = first
@@ -111,16 +111,16 @@ func (q *writeQueue) push(it writeItem) {
 		}
 	}
 	q.n.Store(int32(len(q.items)))
-	spawn := !q.running && !q.stopped && q.start != nil && len(q.items) > 0
+	spawn := !q.running && !q.stopped && q.w != nil && len(q.items) > 0
 	if spawn {
 		q.running = true
 		q.wake = make(chan struct{}, 1)
 		q.wg.Add(1) // under mu, so that it precedes stop and the Wait after it
 	}
-	ch := q.wake
+	ch, w := q.wake, q.w
 	q.mu.Unlock()
 	if spawn {
-		q.start()
+		go w.goroutine()
 	} else {
 		wake(ch)
 	}
@@ -203,11 +203,14 @@ func (q *writeQueue) spaceChan() chan struct{} {
 // the writer goroutine (and, between its goroutines, by whichever runs:
 // writeQueue.running hands the writer from one to the next).
 type writer struct {
-	c    *conn
-	bw   outBuf
-	fr   *writeFramer // while a writer goroutine runs
-	henc *hpack.Encoder
-	hbuf bytes.Buffer
+	c *conn
+	// fr is the part only a running writer goroutine needs: its Framer,
+	// batch buffer, header block buffer and scratch slices, pooled while
+	// no goroutine runs (writeFramer).
+	fr   *writeFramer
+	henc *hpack.Encoder // writes into fr.hbuf (encSink)
+	out  io.Writer      // where batches go: the socket, or a deadlineWriter over it
+	sock *net.TCPConn   // the socket, when chunks may be sent by reference
 
 	maxFrameSize  uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
 	peerTableSize uint32  // the peer's SETTINGS_HEADER_TABLE_SIZE, for the encoder
@@ -215,15 +218,11 @@ type writer struct {
 	closing       bool    // itemClose seen
 	stallArmed    bool    // stallTimer is set
 	ready         readyRings
-	waiting       []*Stream // scratch for writeRound
-	spare         []writeItem
 	err           error // the first write error; after it, nothing is written
 
 	// Streams that cannot send for want of a window (see stall).
 	stalls     []*Stream
 	stallTimer *time.Timer
-
-	blocks *blockCache // made on first use, dropped when the goroutine retires
 }
 
 // outStream is the writer's own part of a Stream, kept apart from the
@@ -251,24 +250,34 @@ func newWriter(c *conn) *writer {
 	if d := c.cfg.writeTimeout; d > 0 {
 		out = &deadlineWriter{nc: c.nc, d: d}
 	}
-	w.bw.out = out
+	w.out = out
 	if tc, ok := c.nc.(*net.TCPConn); ok {
-		w.bw.sock = tc
+		w.sock = tc
 	}
 	return w
 }
 
-// writeFramer is the Framer a writer goroutine writes control frames and
-// header blocks with, and the sink it writes through. Each writer
-// goroutine takes one from writeFramerPool as it starts and gives it back
-// as it retires: an idle connection keeps none, and one that opens, or
-// wakes for a request, makes none. A Framer holds no state between the
-// frames it writes but its write buffer, which grows to the largest frame
+// writeFramer is the part of a writer that only a running writer
+// goroutine needs: the Framer it writes control frames and header blocks
+// with, the sink that Framer writes through, the batch buffer, the header
+// block buffer and the cache of encoded blocks, and scratch slices. Each
+// writer goroutine takes one from writeFramerPool as it starts and gives
+// it back as it retires: an idle connection keeps none (its writer is
+// half the size it was with these in it), and one that opens, or wakes
+// for a request, makes none. Nothing in it outlives a goroutine but
+// buffers' capacity: the block cache, which belongs to the connection's
+// encoder, and the scratch slices go at retire. A Framer's write buffer,
+// and the header block buffer, grow to the largest frame or block
 // written: big marks one past keepReadBuf, which is not pooled.
 type writeFramer struct {
 	*http2.Framer
-	sink frameSink
-	big  bool
+	sink    frameSink
+	bw      outBuf
+	hbuf    bytes.Buffer
+	blocks  *blockCache // made on first use
+	waiting []*Stream   // scratch for writeRound
+	spare   []writeItem // the queue's other array (writeQueue.swap)
+	big     bool
 }
 
 var writeFramerPool sync.Pool
@@ -279,16 +288,34 @@ func (w *writer) takeFramer() *writeFramer {
 		wf = new(writeFramer)
 		wf.Framer = http2.NewFramer(&wf.sink, nil)
 	}
-	wf.sink = frameSink{bw: &w.bw, c: &w.c.info, hook: w.c.cfg.hooks.FrameWritten}
+	wf.bw.out, wf.bw.sock = w.out, w.sock
+	wf.sink = frameSink{bw: &wf.bw, c: &w.c.info, hook: w.c.cfg.hooks.FrameWritten}
 	return wf
 }
 
+// putFramer gives back a goroutine's writeFramer, its batch released.
 func putFramer(wf *writeFramer) {
 	if wf.big {
 		return
 	}
+	wf.bw = outBuf{}
 	wf.sink = frameSink{}
+	wf.hbuf.Reset()
+	wf.blocks, wf.waiting, wf.spare = nil, nil, nil
 	writeFramerPool.Put(wf)
+}
+
+// encSink is the writer as the HPACK encoder's output: it writes into
+// the running goroutine's header block buffer (fr.hbuf).
+type encSink writer
+
+func (s *encSink) Write(p []byte) (int, error) { return s.fr.hbuf.Write(p) }
+
+// goroutine is a writer goroutine, started by writeQueue.push (a method,
+// not a closure: an idle connection keeps no starter).
+func (w *writer) goroutine() {
+	defer w.c.wq.wg.Done()
+	w.run()
 }
 
 func (w *writer) run() {
@@ -299,12 +326,12 @@ func (w *writer) run() {
 	yielded := false
 	for {
 		if q.n.Load() > 0 {
-			items := q.swap(w.spare)
+			items := q.swap(w.fr.spare)
 			for i := range items {
 				w.handle(&items[i])
 				items[i] = writeItem{}
 			}
-			w.spare = items
+			w.fr.spare = items
 			if w.closing {
 				q.stop()
 				return
@@ -314,7 +341,7 @@ func (w *writer) run() {
 		if w.writeRound() {
 			continue
 		}
-		if !yielded && w.bw.partial() {
+		if !yielded && w.fr.bw.partial() {
 			// Out of work with a partial batch: let handlers that are
 			// about to queue a response run first, so that many small
 			// responses share one write.
@@ -358,7 +385,11 @@ func (w *writer) run() {
 // stream table already (reset by the client) with bodies it never sent.
 func (w *writer) abandon() {
 	stopTimer(w.stallTimer)
-	w.bw.release()
+	if fr := w.fr; fr != nil {
+		fr.bw.release()
+		w.fr = nil
+		putFramer(fr)
+	}
 	drop := func(st *Stream) {
 		st.send.mu.Lock()
 		st.send.buf.reset()
@@ -383,14 +414,11 @@ func (w *writer) abandon() {
 func (w *writer) retire() bool {
 	// First, since the next writer goroutine may start the moment the
 	// queue lets this one go.
-	w.spare = nil
-	w.bw.release() // flushed: nothing but the scratch slices
-	w.c.workers.flags.And(^uint32(writerRetire))
 	fr := w.fr
-	w.fr, w.hbuf = nil, bytes.Buffer{} // the header block buffer keeps its largest block's array
-	blocks := w.blocks
-	w.blocks = nil
-	w.waiting = nil
+	fr.spare = nil
+	fr.bw.release() // flushed: nothing but the scratch slices
+	w.c.workers.flags.And(^uint32(writerRetire))
+	w.fr = nil
 	if w.ready.n == 0 {
 		w.ready.rings = nil
 	}
@@ -398,7 +426,7 @@ func (w *writer) retire() bool {
 		putFramer(fr) // ours alone: the next writer goroutine takes its own
 		return true
 	}
-	w.fr, w.blocks = fr, blocks // work arrived: the writer goes on
+	w.fr = fr // work arrived: the writer goes on
 	return false
 }
 
@@ -406,7 +434,7 @@ func (w *writer) flush() {
 	if w.err != nil {
 		return
 	}
-	w.check(w.bw.flush())
+	w.check(w.fr.bw.flush())
 }
 
 // check records a write error; the first one closes the transport so that
@@ -493,7 +521,7 @@ func (w *writer) setPeerTableSize(n uint32) {
 	w.peerTableSize = n
 	if w.henc != nil {
 		w.henc.SetMaxDynamicTableSizeLimit(n)
-		w.blocks.clear() // the next block may have to begin with a size update
+		w.fr.blocks.clear() // the next block may have to begin with a size update
 	}
 }
 
@@ -501,7 +529,7 @@ func (w *writer) setPeerTableSize(n uint32) {
 // connection that never answers (opened ahead of need, say) keeps none.
 func (w *writer) encoder() *hpack.Encoder {
 	if w.henc == nil {
-		w.henc = hpack.NewEncoder(&w.hbuf)
+		w.henc = hpack.NewEncoder((*encSink)(w))
 		if w.peerTableSize != 4096 { // RFC 7541's default, the encoder's
 			w.henc.SetMaxDynamicTableSizeLimit(w.peerTableSize)
 		}
@@ -580,7 +608,7 @@ func (w *writer) writeRound() bool {
 		case again:
 			// Waiting for the connection window: out of this round, so
 			// that less urgent streams still get their heads out.
-			w.waiting = append(w.waiting, st)
+			w.fr.waiting = append(w.fr.waiting, st)
 		}
 		if w.c.wq.n.Load() > 0 {
 			break // control frames go first
@@ -589,11 +617,12 @@ func (w *writer) writeRound() bool {
 	// Those that waited for the connection window go first next time,
 	// in the order they came: pushed behind the streams that just
 	// wrote, they would lose every race for the next WINDOW_UPDATE.
-	for i := len(w.waiting) - 1; i >= 0; i-- {
-		w.ready.pushFront(w.waiting[i])
-		w.waiting[i] = nil
+	waiting := w.fr.waiting
+	for i := len(waiting) - 1; i >= 0; i-- {
+		w.ready.pushFront(waiting[i])
+		waiting[i] = nil
 	}
-	w.waiting = w.waiting[:0]
+	w.fr.waiting = waiting[:0]
 	if progress {
 		w.c.sentResponse.Store(true) // see conn.judgePing
 	}
@@ -661,7 +690,7 @@ func (w *writer) writeStream(st *Stream) (wrote, again bool) {
 		p := st.send.buf.peek(int(allowed))
 		end := st.send.closed && st.trailersOutLocked() == nil && len(p) == n
 		var whole *[chunkSize]byte
-		if len(p) == chunkSize && w.bw.sock != nil {
+		if len(p) == chunkSize && w.sock != nil {
 			whole = st.send.buf.takeChunk() // the batch owns it now
 		}
 		st.send.mu.Unlock()
@@ -850,14 +879,14 @@ func (w *writer) writeData(id uint32, end bool, p []byte, c *[chunkSize]byte) {
 		byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
 	var err error
 	if c != nil {
-		err = w.bw.addRef(hdr[:], c)
+		err = w.fr.bw.addRef(hdr[:], c)
 	} else {
 		if len(p) == chunkSize {
 			// A full frame copied: bulk from the batch's first frame.
-			w.bw.bulk()
+			w.fr.bw.bulk()
 		}
-		if _, err = w.bw.Write(hdr[:]); err == nil {
-			_, err = w.bw.Write(p)
+		if _, err = w.fr.bw.Write(hdr[:]); err == nil {
+			_, err = w.fr.bw.Write(p)
 		}
 	}
 	w.check(err)
@@ -901,22 +930,23 @@ func (w *writer) writeHeaders(id uint32, fields []hpack.HeaderField, endStream b
 // encodeBlock encodes fields as one header block. The result is valid
 // until the next call.
 func (w *writer) encodeBlock(fields []hpack.HeaderField) []byte {
-	if block := w.blocks.lookup(fields); block != nil {
+	fr := w.fr
+	if block := fr.blocks.lookup(fields); block != nil {
 		return block
 	}
-	w.hbuf.Reset()
+	fr.hbuf.Reset()
 	enc := w.encoder()
 	for _, f := range fields {
 		enc.WriteField(f)
 	}
-	block := w.hbuf.Bytes()
+	block := fr.hbuf.Bytes()
 	if onlyIndexed(block) {
-		if w.blocks == nil {
-			w.blocks = new(blockCache)
+		if fr.blocks == nil {
+			fr.blocks = new(blockCache)
 		}
-		w.blocks.add(fields, block)
+		fr.blocks.add(fields, block)
 	} else {
-		w.blocks.clear() // the dynamic table may have changed
+		fr.blocks.clear() // the dynamic table may have changed
 	}
 	return block
 }

@@ -22,7 +22,7 @@ func TestEncodeBlockMatchesDecoder(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
-			w := &writer{peerTableSize: 4096}
+			w := &writer{peerTableSize: 4096, fr: new(writeFramer)}
 			var got []hpack.HeaderField
 			dec := hpack.NewDecoder(4096, func(f hpack.HeaderField) { got = append(got, f) })
 			pool := blockPool(rng)
@@ -42,7 +42,7 @@ func TestEncodeBlockMatchesDecoder(t *testing.T) {
 					}
 				}
 				fields := pool[rng.IntN(len(pool))]
-				cached := w.blocks.lookup(fields) != nil
+				cached := w.fr.blocks.lookup(fields) != nil
 				block := slices.Clone(w.encodeBlock(fields))
 				if cached {
 					hits++
