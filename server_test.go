@@ -1267,7 +1267,7 @@ var _ = hpack.HeaderField{}
 // class, 64 bytes more for every open stream. bench/run.sh measures the
 // whole (RSS per open stream); see README.
 // TestConnSize: an idle connection's conn and writer stay in the size
-// classes they have (640 and 128 bytes): every idle connection holds both.
+// classes they have (640 and 112 bytes): every idle connection holds both.
 // A conn holds pointers and is over 512 bytes, so Go puts an 8-byte header
 // before it, as before a Stream (it counted 704 bytes without the header,
 // and took the 768-byte class).
@@ -1276,8 +1276,8 @@ func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}) + mallocHeader; n > 640 {
 		t.Errorf("a conn takes %d bytes with its malloc header, over the 640-byte size class", n)
 	}
-	if n := unsafe.Sizeof(writer{}); n > 128 {
-		t.Errorf("a writer takes %d bytes, over the 128-byte size class; move what only a running writer needs into writeFramer", n)
+	if n := unsafe.Sizeof(writer{}); n > 112 {
+		t.Errorf("a writer takes %d bytes, over the 112-byte size class; move what only a running writer needs into writeFramer", n)
 	}
 }
 

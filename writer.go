@@ -209,7 +209,6 @@ type writer struct {
 	// no goroutine runs (writeFramer).
 	fr   *writeFramer
 	henc *hpack.Encoder // writes into fr.hbuf (encSink)
-	out  io.Writer      // where batches go: the socket, or a deadlineWriter over it
 	sock *net.TCPConn   // the socket, when chunks may be sent by reference
 
 	maxFrameSize  uint32  // the peer's SETTINGS_MAX_FRAME_SIZE
@@ -246,11 +245,6 @@ type outStream struct {
 
 func newWriter(c *conn) *writer {
 	w := &writer{c: c, maxFrameSize: 16384, peerTableSize: 4096, window: 65535}
-	var out io.Writer = c.nc
-	if d := c.cfg.writeTimeout; d > 0 {
-		out = &deadlineWriter{nc: c.nc, d: d}
-	}
-	w.out = out
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		w.sock = tc
 	}
@@ -260,7 +254,8 @@ func newWriter(c *conn) *writer {
 // writeFramer is the part of a writer that only a running writer
 // goroutine needs: the Framer it writes control frames and header blocks
 // with, the sink that Framer writes through, the batch buffer, the header
-// block buffer and the cache of encoded blocks, and scratch slices. Each
+// block buffer and the cache of encoded blocks, the write deadline's
+// state, and scratch slices. Each
 // writer goroutine takes one from writeFramerPool as it starts and gives
 // it back as it retires: an idle connection keeps none (its writer is
 // half the size it was with these in it), and one that opens, or wakes
@@ -273,6 +268,7 @@ type writeFramer struct {
 	*http2.Framer
 	sink    frameSink
 	bw      outBuf
+	dw      deadlineWriter // bw.out with a WriteTimeout
 	hbuf    bytes.Buffer
 	blocks  *blockCache // made on first use
 	waiting []*Stream   // scratch for writeRound
@@ -288,7 +284,15 @@ func (w *writer) takeFramer() *writeFramer {
 		wf = new(writeFramer)
 		wf.Framer = http2.NewFramer(&wf.sink, nil)
 	}
-	wf.bw.out, wf.bw.sock = w.out, w.sock
+	// A goroutine's first write sets the write deadline (dw.until is 0):
+	// one set before the last goroutine retired may have passed since.
+	if d := w.c.cfg.writeTimeout; d > 0 {
+		wf.dw = deadlineWriter{nc: w.c.nc, d: d}
+		wf.bw.out = &wf.dw
+	} else {
+		wf.bw.out = w.c.nc
+	}
+	wf.bw.sock = w.sock
 	wf.sink = frameSink{bw: &wf.bw, c: &w.c.info, hook: w.c.cfg.hooks.FrameWritten}
 	return wf
 }
@@ -298,7 +302,7 @@ func putFramer(wf *writeFramer) {
 	if wf.big {
 		return
 	}
-	wf.bw = outBuf{}
+	wf.bw, wf.dw = outBuf{}, deadlineWriter{}
 	wf.sink = frameSink{}
 	wf.hbuf.Reset()
 	wf.blocks, wf.waiting, wf.spare = nil, nil, nil
