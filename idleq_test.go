@@ -4,9 +4,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // sibling starts another connection to tst's Server, driven the same way.
@@ -15,12 +12,7 @@ func (tst *serverTester) sibling() *serverTester {
 		t: tst.t, srv: tst.srv, calls: tst.calls, called: make(map[uint32]*handlerCall),
 		quit: tst.quit, served: make(chan error, 1), logs: tst.logs,
 	}
-	s.sc, s.cc = newPipe()
-	s.fr = http2.NewFramer(s.cc, s.cc)
-	s.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	s.fr.MaxHeaderListSize = 1 << 20
-	s.enc = hpack.NewEncoder(&s.encBuf)
-	go func() { s.served <- s.srv.ServeConn(s.sc) }()
+	s.connect()
 	tst.t.Cleanup(func() {
 		s.cc.Close()
 		synctest.Wait()

@@ -69,18 +69,24 @@ func newServerTester(t testing.TB, h Handler, opts ...func(*Server)) *serverTest
 	for _, o := range opts {
 		o(tst.srv)
 	}
-	tst.sc, tst.cc = newPipe()
-	tst.fr = http2.NewFramer(tst.cc, tst.cc)
-	tst.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	tst.fr.MaxHeaderListSize = 1 << 20
-	tst.enc = hpack.NewEncoder(&tst.encBuf)
-	go func() { tst.served <- tst.srv.ServeConn(tst.sc) }()
+	tst.connect()
 	t.Cleanup(func() {
 		close(tst.quit)
 		tst.cc.Close()
 		synctest.Wait()
 	})
 	return tst
+}
+
+// connect starts a server connection over a new pipe, with the client's
+// Framer and HPACK encoder.
+func (tst *serverTester) connect() {
+	tst.sc, tst.cc = newPipe()
+	tst.fr = http2.NewFramer(tst.cc, tst.cc)
+	tst.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	tst.fr.MaxHeaderListSize = 1 << 20
+	tst.enc = hpack.NewEncoder(&tst.encBuf)
+	go func() { tst.served <- tst.srv.ServeConn(tst.sc) }()
 }
 
 // greet does the connection preface both ways and checks the server's

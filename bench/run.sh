@@ -806,7 +806,7 @@ proto=h2c
 		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
 		idle_served) row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections)" ;;
 		streams) row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams, incl. the conns)" ;;
-		streams_later) row "$w" bytes_per "RSS per open stream, h2server's handlers waiting with Stream.WhenReadable (others: their figure above, run anew)" streams ;;
+		streams_later) row "$w" bytes_per "RSS per open stream, h2server's handlers waiting with Stream.WhenReadable (others: their streams figure)" streams ;;
 		esac
 	done
 	echo
