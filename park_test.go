@@ -77,7 +77,11 @@ func waitEvent(t *testing.T, events <-chan string, want string) {
 	}
 }
 
-// readerGoroutines counts the goroutines running a connection's read loop.
+// readerGoroutines counts the goroutines running a connection's read loop,
+// in the whole process: a connection of an earlier test may still be
+// closing when a test starts, so a test compares with the count it took
+// before it dialled, and a parked connection must add none (the earlier
+// reader may end meanwhile: fewer is no fault).
 func readerGoroutines() int {
 	n := 0
 	for _, g := range goroutineStacks() {
@@ -171,8 +175,8 @@ func TestParkIdleConnection(t *testing.T) {
 
 	c := dialParkable(t, ls.addr)
 	waitParked(t, ls.srv, events, 1)
-	if n := readerGoroutines(); n != readersBefore {
-		t.Errorf("%d read loops while the connection is parked, want %d", n, readersBefore)
+	if n := readerGoroutines(); n > readersBefore {
+		t.Errorf("%d read loops while the connection is parked, want at most the %d there were before it", n, readersBefore)
 	}
 
 	// The next request wakes it; once it carried a stream, it parks again
@@ -581,8 +585,8 @@ func testParkTLS(t *testing.T, ls *liveServer) {
 	readersBefore := readerGoroutines()
 	c, bc := dialParkableTLS(t, ls)
 	waitParked(t, ls.srv, events, 1)
-	if n := readerGoroutines(); n != readersBefore {
-		t.Errorf("%d read loops while the TLS connection is parked, want %d", n, readersBefore)
+	if n := readerGoroutines(); n > readersBefore {
+		t.Errorf("%d read loops while the TLS connection is parked, want at most the %d there were before it", n, readersBefore)
 	}
 	c.getHello(1)
 	waitParked(t, ls.srv, events, 1)
