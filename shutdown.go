@@ -95,7 +95,9 @@ func closeWrite(nc net.Conn) bool {
 	return false
 }
 
-// armIdleLocked starts the idle timer when no stream is open.
+// armIdleLocked starts the idle clock when no stream is open: the
+// connection goes into the Server's idle queue (idleq.go), due IdleTimeout
+// from now.
 func (c *conn) armIdleLocked() {
 	if len(c.streams) > 0 || c.handlers > 0 || c.life.closed {
 		return
@@ -155,7 +157,7 @@ func (c *conn) goAwayLocked() {
 }
 
 // maybeCloseLocked closes a connection that is going away once nothing
-// remains to serve, and re-arms the idle timer of one that is not.
+// remains to serve, and restarts the idle clock of one that is not.
 func (c *conn) maybeCloseLocked() {
 	if len(c.streams) > 0 || c.handlers > 0 || c.life.closed {
 		return
