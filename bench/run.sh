@@ -50,8 +50,13 @@
 # (with a browser's header fields, which fill both HPACK tables: an idle
 # connection as a server sees it between a client's requests), then 20
 # connections x 100 open streams (POST /sink, HEADERS without END_STREAM,
-# no DATA), each against a fresh server; the table shows the growth of
-# VmRSS divided by the count. streams_later opens the same streams on
+# no DATA), each against a fresh server, in two batches of that shape
+# held one after the other: the table shows the growth of VmRSS over the
+# second batch divided by its count, what one more connection or stream
+# costs, and (rows marked "fresh server") the growth over the first, which
+# adds what a process sets up once whatever the count (for the Go servers
+# 1-3 MB: the runtime's first heap arenas and GC metadata, the first
+# handshakes' stacks and garbage). streams_later opens the same streams on
 # POST /sink?later=1, whose handler in bench/server waits for the body
 # with Stream.WhenReadable instead of a blocked Read: h2server only (the
 # others' handlers wait as under streams, and the table takes their
@@ -278,8 +283,8 @@ yes abcdefghijklmnopqrstuvwxyz | tr -d '\n' | head -c $((1 << 20)) >"$OUT/htdocs
 printf 'ok\n' >"$OUT/htdocs/sink"
 [[ $(wc -c <"$OUT/htdocs/1m") == $((1 << 20)) ]] || { echo "run.sh: could not write $OUT/htdocs/1m" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if (($(ulimit -n) < IDLE_CONNS + 100)); then
-	echo "run.sh: open-file limit $(ulimit -n) is below IDLE_CONNS+100; lower IDLE_CONNS" >&2
+if (($(ulimit -n) < 2 * IDLE_CONNS + 100)); then
+	echo "run.sh: open-file limit $(ulimit -n) is below 2*IDLE_CONNS+100 (two batches are held); lower IDLE_CONNS" >&2
 	exit 1
 fi
 CLK_TCK=$(getconf CLK_TCK)
@@ -389,7 +394,7 @@ h2o_conf() {
 		((EUID == 0)) && echo "user: root"
 		cat <<-CONF
 			num-threads: 1
-			max-connections: $((IDLE_CONNS + 1000))
+			max-connections: $((2 * IDLE_CONNS + 1000))
 			http2-max-concurrent-requests-per-connection: $MAXSTREAMS
 			http2-idle-timeout: 600
 			error-log: $OUT/$tag.server.err
@@ -637,45 +642,81 @@ load() {
 	fi
 }
 
-# memory WORKLOAD IMPL REP CONNS STREAMS [SERVED [PATH]]: RSS growth per
-# connection or stream; SERVED GETs of /hello complete on each connection
-# first; the streams are POSTs of PATH [/sink].
-memory() {
-	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 served=${6:-0} path=${7:-/sink} tag=$1.$2.$3 i
-	start_server "$impl" "$tag"
-	sleep 0.3
-	local before after
-	before=$(rss_kib "$SERVER_PID")
+# hold TAG CONNS STREAMS SERVED PATH: start bench/idleconns against the
+# server and wait until its connections are set up; HELD_PID is its PID,
+# empty (after an anomaly) when it did not get ready.
+hold() {
+	local tag=$1 conns=$2 streams=$3 served=$4 path=$5 i
 	: >"$OUT/$tag.idleconns.out"
 	"${PIN_CLIENT[@]}" "$OUT/idleconns" -addr "$SERVER_ADDR" -conns "$conns" -streams "$streams" -served "$served" -path "$path" "${IDLE_TLS[@]}" \
 		>"$OUT/$tag.idleconns.out" 2>"$OUT/$tag.idleconns.err" &
-	local ic=$!
-	PIDS+=("$ic")
+	HELD_PID=$!
+	PIDS+=("$HELD_PID")
 	for ((i = 0; i < 300; i++)); do
 		grep -q '^ready' "$OUT/$tag.idleconns.out" && break
-		kill -0 "$ic" 2>/dev/null || break
+		kill -0 "$HELD_PID" 2>/dev/null || break
 		sleep 0.1
 	done
 	if ! grep -q '^ready' "$OUT/$tag.idleconns.out"; then
 		anomaly "$tag: idleconns did not get ready: $(tr '\n' ' ' <"$OUT/$tag.idleconns.err")"
-		stop "$ic"
-		stop_server "$tag"
+		stop "$HELD_PID"
+		HELD_PID=
 		return
 	fi
 	sleep 1 # let handlers start and the server settle
-	after=$(rss_kib "$SERVER_PID")
-	stop "$ic"
-	if grep -q 'while held: [1-9]\|[1-9][0-9]* connections closed\|[1-9][0-9]* GOAWAY\|capped' "$OUT/$tag.idleconns.err"; then
-		anomaly "$tag: $(tr '\n' ' ' <"$OUT/$tag.idleconns.err")"
+}
+
+# held_ok TAG: note what idleconns saw; an anomaly if the server closed
+# or refused anything while it was held.
+held_ok() {
+	if grep -q 'while held: [1-9]\|[1-9][0-9]* connections closed\|[1-9][0-9]* GOAWAY\|capped' "$OUT/$1.idleconns.err"; then
+		anomaly "$1: $(tr '\n' ' ' <"$OUT/$1.idleconns.err")"
 	fi
+}
+
+# memory WORKLOAD IMPL REP CONNS STREAMS [SERVED [PATH]]: RSS per
+# connection or stream; SERVED GETs of /hello complete on each connection
+# first; the streams are POSTs of PATH [/sink]. Two batches of the same
+# shape are held one after the other on one fresh server: bytes_per is
+# the growth of RSS over the second batch divided by its count (what one
+# more connection costs), first_per the growth over the first batch from
+# the fresh server (which adds what the process sets up once: the
+# runtime's first heap arenas and GC metadata, the first handshakes'
+# stacks; a Go server's fixed cost here is 1-3 MB).
+memory() {
+	local w=$1 impl=$2 rep=$3 conns=$4 streams=$5 served=${6:-0} path=${7:-/sink} tag=$1.$2.$3
+	start_server "$impl" "$tag"
+	sleep 0.3
+	local before mid after first second
+	before=$(rss_kib "$SERVER_PID")
+	hold "$tag.1" "$conns" "$streams" "$served" "$path"
+	first=$HELD_PID
+	if [[ -z $first ]]; then
+		stop_server "$tag"
+		return
+	fi
+	mid=$(rss_kib "$SERVER_PID")
+	hold "$tag.2" "$conns" "$streams" "$served" "$path"
+	second=$HELD_PID
+	if [[ -z $second ]]; then
+		stop "$first"
+		stop_server "$tag"
+		return
+	fi
+	after=$(rss_kib "$SERVER_PID")
+	stop "$second"
+	stop "$first"
+	held_ok "$tag.1"
+	held_ok "$tag.2"
 	if [[ $TLS == 1 ]]; then
-		note "idleconns with $(label "$impl"): $(sed -n 's/^idleconns: \(TLS .*\)/\1/p' "$OUT/$tag.idleconns.err")"
+		note "idleconns with $(label "$impl"): $(sed -n 's/^idleconns: \(TLS .*\)/\1/p' "$OUT/$tag.1.idleconns.err")"
 	fi
 	stop_server "$tag"
 	local n=$conns
 	[[ $w == streams* ]] && n=$((conns * streams))
-	record "$w" "$impl" rss_delta_kib $((after - before))
-	record "$w" "$impl" bytes_per $(((after - before) * 1024 / n))
+	record "$w" "$impl" rss_delta_kib $((after - mid))
+	record "$w" "$impl" bytes_per $(((after - mid) * 1024 / n))
+	record "$w" "$impl" first_per $(((mid - before) * 1024 / n))
 }
 
 # ---------------------------------------------------------------- runs
@@ -803,9 +844,18 @@ proto=h2c
 				row "$w" writes_per "$what $cm: write calls per 1 MiB body"
 			fi
 			;;
-		idle) row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections)" ;;
-		idle_served) row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections)" ;;
-		streams) row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams, incl. the conns)" ;;
+		idle)
+			row "$w" bytes_per "RSS per idle connection (bytes; $IDLE_CONNS connections after $IDLE_CONNS others)"
+			row "$w" first_per "RSS per idle connection, the first $IDLE_CONNS on a fresh server (bytes; with the process's one-time costs)"
+			;;
+		idle_served)
+			row "$w" bytes_per "RSS per idle connection after one GET (bytes; $IDLE_CONNS connections after $IDLE_CONNS others)"
+			row "$w" first_per "RSS per idle connection after one GET, the first $IDLE_CONNS on a fresh server (bytes)"
+			;;
+		streams)
+			row "$w" bytes_per "RSS per open stream (bytes; $STREAM_CONNS conns x $STREAMS streams after as many others, incl. the conns)"
+			row "$w" first_per "RSS per open stream, the first $STREAM_CONNS x $STREAMS on a fresh server (bytes)"
+			;;
 		streams_later) row "$w" bytes_per "RSS per open stream, h2server's handlers waiting with Stream.WhenReadable (others: their streams figure)" streams ;;
 		esac
 	done
