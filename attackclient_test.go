@@ -135,6 +135,7 @@ type atkEnv struct {
 	byPort  map[int]*atkConn // guarded by mu: by local port
 	reasons map[string]int   // guarded by mu: the server's rejection reasons
 	odd     []string         // guarded by mu: notes on connections that ended oddly
+	stuck   []string         // guarded by mu: what the server held of connections it did not close (noteStuck)
 
 	peakHeld int64 // slow_upload_budget: the most Server.recv held
 
@@ -238,6 +239,7 @@ type atkConn struct {
 	closedAt  atomic.Int64 // when, in ns since start
 	selfClose atomic.Bool  // we closed it: read errors are ours
 	broken    atomic.Bool  // a write failed (deadline or reset)
+	stuck     atomic.Bool  // open when the server's linger after its error GOAWAY was over
 
 	// Credit the server granted, for attackers that respect flow
 	// control: added by the reader, spent by the attacker.
@@ -382,6 +384,21 @@ func (c *atkConn) close() {
 	c.nc.Close()
 	<-c.done
 	c.bw, c.fr = nil, nil
+}
+
+// hangUp ends a reading connection from our side without losing sight of
+// the server's: it half-closes, waits up to d for the reader to see the
+// server close (what the server sent before is read first), then closes.
+// Closing at once would race the reader: a GOAWAY read just before it
+// would be counted, and the close behind it never seen.
+func (c *atkConn) hangUp(d time.Duration) {
+	if tc, ok := c.nc.(*net.TCPConn); ok && c.reading && !c.closed.Load() && tc.CloseWrite() == nil {
+		select {
+		case <-c.gone:
+		case <-time.After(d):
+		}
+	}
+	c.close()
 }
 
 // noteWrite records a write failure: a reset or broken pipe means the
