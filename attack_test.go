@@ -965,7 +965,7 @@ func atkCheckMalformed(t *testing.T, e *atkEnv) {
 			silentClose++
 		}
 	}
-	t.Logf("malformed_frames: %d conns; %d got GOAWAY with an error code, %d of them then closed within the linger; %d closed by the server without an error GOAWAY",
+	t.Logf("malformed_frames: %d conns; %d got GOAWAY with an error code, %d of them then closed within the linger; %d closed without an error GOAWAY (by the server, or as we hung up)",
 		len(e.allConns()), withErr, closedAfter, silentClose)
 	if closedAfter != withErr {
 		t.Errorf("%d connections got GOAWAY with an error code but were not closed within the linger", withErr-closedAfter)
