@@ -116,6 +116,14 @@ type conn struct {
 	failing      atomic.Bool        // life.failed, readable without mu: the reader stops
 	queues       *streamQueues      // guarded by mu: made on first use
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
+
+	// unreported counts, when Hooks.StreamEnded is set, the streams made
+	// whose end the hook has not yet reported: a connection going away
+	// closes only once it is zero (maybeCloseLocked), so that a graceful
+	// end reports every stream before ConnClosed and before Shutdown
+	// returns. The hook runs on whichever goroutine releases a stream
+	// last, which may come after the handler's slot went back.
+	unreported atomic.Int32
 }
 
 // reader is the state only the reader goroutine touches: nothing else may

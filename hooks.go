@@ -16,11 +16,17 @@ import (
 type Hooks struct {
 	// ConnOpened runs when a connection has passed the client preface.
 	ConnOpened func(c *ConnInfo)
-	// ConnClosed runs when that connection is gone.
+	// ConnClosed runs when that connection is gone. When it ended
+	// gracefully (a GOAWAY of Shutdown or IdleTimeout, once nothing was
+	// left to serve), StreamEnded ran for each of its streams first,
+	// and Shutdown returns after both; when the transport failed or
+	// Close ended it, a handler still running reports its stream's end
+	// when it returns, which may be after ConnClosed.
 	ConnClosed func(c *ConnInfo)
 	// StreamStarted runs when a request is admitted, before its handler.
 	StreamStarted func(s *StreamInfo)
-	// StreamEnded runs once the stream is closed and its handler returned.
+	// StreamEnded runs once the stream is closed and its handler returned,
+	// exactly once for every stream StreamStarted saw.
 	StreamEnded func(s *StreamInfo)
 	// FrameRead runs for each frame header read, before the payload.
 	FrameRead func(c *ConnInfo, h http2.FrameHeader)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,4 +465,73 @@ func TestIdleTimeoutSparesOpenStreams(t *testing.T) {
 		t.Errorf("GOAWAY %v after the response ended, want about IdleTimeout %v", d, idle)
 	}
 	c.wantEOF()
+}
+
+// TestShutdownAfterStreamEnded: a graceful Shutdown returns, and a
+// connection's ConnClosed runs, only after Hooks.StreamEnded ran for every
+// stream of it, however long the hook takes. The hook runs on whichever
+// goroutine drops the stream's last reference; here the handlers end
+// their responses, wait for Shutdown to start, and return: the
+// connection has nothing left to serve as each handler's slot goes back,
+// before the handler's goroutine reports its stream. The hook's pause
+// only widens that window: the order holds without it.
+func TestShutdownAfterStreamEnded(t *testing.T) {
+	const n = 8
+	var returned atomic.Bool
+	var ended, late, closedEarly atomic.Int32
+	shutdownStarted := make(chan struct{})
+	srv := &Server{
+		Handler: HandlerFunc(func(st *Stream) {
+			io.WriteString(st, "hello")
+			st.Close()
+			<-shutdownStarted
+		}),
+		Hooks: &Hooks{
+			StreamEnded: func(*StreamInfo) {
+				time.Sleep(20 * time.Millisecond)
+				if returned.Load() {
+					late.Add(1)
+				}
+				ended.Add(1)
+			},
+			ConnClosed: func(*ConnInfo) {
+				if ended.Load() != n {
+					closedEarly.Add(1)
+				}
+			},
+		},
+	}
+	ls := startServer(t, srv, false)
+	client := &http.Client{Transport: xnetTransport(t, ls)}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(ls.url + "/")
+			if err != nil {
+				t.Errorf("GET: %v", err)
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "hello" || err != nil {
+				t.Errorf("body %q, %v; want hello", b, err)
+			}
+		}()
+	}
+	wg.Wait() // every response is complete; every handler waits
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	close(shutdownStarted)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	returned.Store(true)
+	if e, l := ended.Load(), late.Load(); e != n || l != 0 {
+		t.Errorf("when Shutdown returned, StreamEnded had run %d times of %d; %d ran after it", e, n, l)
+	}
+	if c := closedEarly.Load(); c != 0 {
+		t.Errorf("ConnClosed ran %d times before every stream of its connection was reported", c)
+	}
 }

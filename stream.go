@@ -882,6 +882,7 @@ func (st *Stream) release() {
 		info.BytesOut = st.extras.sent.Load()
 		info.Duration = time.Since(processStart) - st.extras.started
 		h(info)
+		st.c.streamReported()
 	}
 }
 
