@@ -117,13 +117,15 @@ type conn struct {
 	queues       *streamQueues      // guarded by mu: made on first use
 	resets       resetStreams       // guarded by mu: streams we reset lately (reset.go)
 
-	// unreported counts, when Hooks.StreamEnded is set, the streams made
-	// whose end the hook has not yet reported: a connection going away
-	// closes only once it is zero (maybeCloseLocked), so that a graceful
-	// end reports every stream before ConnClosed and before Shutdown
-	// returns. The hook runs on whichever goroutine releases a stream
-	// last, which may come after the handler's slot went back.
-	unreported atomic.Int32
+	// live counts what keeps the connection from being finished: one
+	// for the connection until teardown, one per stream made until its
+	// last release (Stream.release: its handler returned, its end
+	// reported to Hooks.StreamEnded). Whoever takes it to zero finishes
+	// the connection (finish): ConnClosed runs, and the Server forgets
+	// it, so Shutdown returns only after every handler returned. A
+	// handler returns, and a stream is reported, on its own goroutine,
+	// which may come after the transport closed.
+	live atomic.Int32
 }
 
 // reader is the state only the reader goroutine touches: nothing else may
@@ -231,6 +233,7 @@ func newConn(srv *Server, nc net.Conn, cfg *config) *conn {
 		},
 	}
 	c.workers.maxBusy = int32(runtime.GOMAXPROCS(0))
+	c.live.Store(1) // the connection's own, dropped by teardown
 	c.rd.inflow.avail.Store(cfg.initialConnWindow)
 	c.credit.avail = defaultWindow + sendCreditSlack // the writer's window before any WINDOW_UPDATE, and the slack
 	c.info = ConnInfo{ID: srv.connIDs.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), NetConn: nc, c: c}
@@ -573,7 +576,7 @@ func (c *conn) teardown() {
 	c.runQueued(false)    // queued streams get their handlers, which see the end
 	c.workers.retireAll() // after ended: a worker going idle from now on sees it
 	if c.handedOff {
-		c.srv.forget(c)
+		c.drop()
 		return
 	}
 	c.nc.Close()
@@ -622,7 +625,16 @@ func (c *conn) teardown() {
 		st.finish() // never ran
 		st.release()
 	}
-	if h := c.cfg.hooks.ConnClosed; h != nil && c.opened {
+	c.drop()
+}
+
+// drop releases one of the references counted in live; the last one
+// finishes the connection: its ConnClosed, then the Server forgets it.
+func (c *conn) drop() {
+	if c.live.Add(-1) != 0 {
+		return
+	}
+	if h := c.cfg.hooks.ConnClosed; h != nil && c.opened && !c.handedOff {
 		h(&c.info)
 	}
 	c.srv.forget(c)

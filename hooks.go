@@ -16,12 +16,10 @@ import (
 type Hooks struct {
 	// ConnOpened runs when a connection has passed the client preface.
 	ConnOpened func(c *ConnInfo)
-	// ConnClosed runs when that connection is gone. When it ended
-	// gracefully (a GOAWAY of Shutdown or IdleTimeout, once nothing was
-	// left to serve), StreamEnded ran for each of its streams first,
-	// and Shutdown returns after both; when the transport failed or
-	// Close ended it, a handler still running reports its stream's end
-	// when it returns, which may be after ConnClosed.
+	// ConnClosed runs when that connection is gone: its transport
+	// closed, every handler of it returned and StreamEnded ran for each
+	// of its streams, however it ended (a handler may go on after its
+	// client hung up). Shutdown returns after it.
 	ConnClosed func(c *ConnInfo)
 	// StreamStarted runs when a request is admitted, before its handler.
 	StreamStarted func(s *StreamInfo)

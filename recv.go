@@ -731,10 +731,8 @@ func (c *conn) makeStream(id uint32, req Request, endStream bool) *Stream {
 	st.window.Store(int32(c.rd.peerInitialWindow))
 	if c.cfg.hooks.StreamStarted != nil || c.cfg.hooks.StreamEnded != nil {
 		st.extras = &streamExtras{started: time.Since(processStart)}
-		if c.cfg.hooks.StreamEnded != nil {
-			c.unreported.Add(1) // released in Stream.release
-		}
 	}
+	c.live.Add(1) // dropped by the stream's last release
 	if endStream {
 		st.recv.err = io.EOF
 		st.state = stateHalfClosedRemote

@@ -649,8 +649,10 @@ func (s *Server) tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 // gets GOAWAY (RFC 9113 section 6.8: first with stream ID 2^31-1 and a
 // PING, then with the last stream the client opened), streams already
 // admitted run to completion, and connections close as they become idle.
-// If ctx ends first, the remaining connections are closed and ctx's error
-// is returned.
+// It returns once every connection is finished: its transport closed and
+// every handler of it returned, including one that goes on after its
+// client hung up (Hooks.ConnClosed has run for each). If ctx ends first,
+// the remaining connections are closed and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
@@ -701,7 +703,8 @@ func (s *Server) RegisterOnShutdown(f func()) {
 }
 
 // Close closes the listeners and every connection at once, without
-// GOAWAY. Handlers see their streams fail.
+// GOAWAY. Handlers see their streams fail; Close does not wait for them
+// to return (a Shutdown after it does).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.startClosingLocked()

@@ -166,28 +166,10 @@ func (c *conn) maybeCloseLocked() {
 		c.armIdleLocked()
 		return
 	}
-	if c.unreported.Load() > 0 {
-		return // the last Hooks.StreamEnded closes it (streamReported)
-	}
 	if !c.life.closeQueued {
 		c.life.closeQueued = true
 		c.wq.push(writeItem{kind: itemClose})
 	}
-}
-
-// streamReported follows Hooks.StreamEnded: the last stream reported lets a
-// connection that is going away close (see conn.unreported). The count
-// drops before mu is taken, and maybeCloseLocked reads it under mu after
-// goingAway is set: one of the two sees the other.
-func (c *conn) streamReported() {
-	if c.unreported.Add(-1) != 0 {
-		return
-	}
-	c.mu.Lock()
-	if c.life.goingAway {
-		c.maybeCloseLocked()
-	}
-	c.mu.Unlock()
 }
 
 // shutdownPingData marks the PING of a graceful shutdown.

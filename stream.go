@@ -882,8 +882,8 @@ func (st *Stream) release() {
 		info.BytesOut = st.extras.sent.Load()
 		info.Duration = time.Since(processStart) - st.extras.started
 		h(info)
-		st.c.streamReported()
 	}
+	st.c.drop()
 }
 
 // info describes the stream to the hooks; only called when hooks are set,
