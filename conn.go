@@ -121,8 +121,8 @@ type conn struct {
 	// for the connection until teardown, one per stream made until its
 	// last release (Stream.release: its handler returned, its end
 	// reported to Hooks.StreamEnded). Whoever takes it to zero finishes
-	// the connection (finish): ConnClosed runs, and the Server forgets
-	// it, so Shutdown returns only after every handler returned. A
+	// the connection (drop): ConnClosed runs, and the Server forgets it,
+	// so Shutdown returns only after every handler returned. A
 	// handler returns, and a stream is reported, on its own goroutine,
 	// which may come after the transport closed.
 	live atomic.Int32
