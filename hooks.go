@@ -24,7 +24,8 @@ type Hooks struct {
 	// StreamStarted runs when a request is admitted, before its handler.
 	StreamStarted func(s *StreamInfo)
 	// StreamEnded runs once the stream is closed and its handler returned,
-	// exactly once for every stream StreamStarted saw.
+	// exactly once for every stream StreamStarted saw (a request answered
+	// 431 for its header list's size included).
 	StreamEnded func(s *StreamInfo)
 	// FrameRead runs for each frame header read, before the payload.
 	FrameRead func(c *ConnInfo, h http2.FrameHeader)

@@ -633,6 +633,9 @@ func (c *conn) openStream(hdr *headerBlock, m *blockMemo) error {
 		c.logStreamError(id, ErrCodeNo, "header_list_too_large")
 		st := c.newStream(id, Request{ContentLength: -1, RemoteAddr: c.info.RemoteAddr, TLS: c.info.TLS}, hdr.endStream)
 		st.reject = http.StatusRequestHeaderFieldsTooLarge
+		if h := c.cfg.hooks.StreamStarted; h != nil {
+			h(st.info()) // as every stream StreamEnded will report
+		}
 		if err := c.startHandler(st); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -1009,7 +1010,18 @@ func TestServerFrameTooLarge(t *testing.T) {
 
 func TestServerHeaderListTooLarge(t *testing.T) {
 	run(t, func(t *testing.T) {
-		tst := newServerTester(t, nil, func(s *Server) { s.MaxHeaderListSize = 2000 })
+		// The hooks see the 431 as a stream like any other: started,
+		// then ended with its status.
+		var started, ended atomic.Int32
+		var statuses []int
+		hooks := &Hooks{
+			StreamStarted: func(*StreamInfo) { started.Add(1) },
+			StreamEnded: func(s *StreamInfo) {
+				statuses = append(statuses, s.Status) // one stream ends at a time here
+				ended.Add(1)
+			},
+		}
+		tst := newServerTester(t, nil, func(s *Server) { s.MaxHeaderListSize = 2000; s.Hooks = hooks })
 		tst.greet()
 		tst.writeHeaders(1, true, reqFields("GET", "/", "x-big", strings.Repeat("v", 1900))...)
 		if h := tst.wantHeaders(1, true); h.PseudoValue("status") != "431" {
@@ -1023,6 +1035,11 @@ func TestServerHeaderListTooLarge(t *testing.T) {
 			t.Fatalf("path %q", c.st.Request().Path)
 		}
 		close(c.release)
+		tst.wantResponses(3)
+		synctest.Wait()
+		if s, e := started.Load(), ended.Load(); s != 2 || e != 2 || len(statuses) == 0 || statuses[0] != 431 {
+			t.Errorf("StreamStarted %d times, StreamEnded %d (statuses %v); want 2, 2, the first 431", s, e, statuses)
+		}
 	})
 }
 
