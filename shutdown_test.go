@@ -474,7 +474,7 @@ func TestIdleTimeoutSparesOpenStreams(t *testing.T) {
 // connection's ConnClosed runs, only after Hooks.StreamEnded ran for every
 // stream of it, however long the hook takes. The hook runs on whichever
 // goroutine drops the stream's last reference; here the handlers end
-// their responses, wait for Shutdown to start, and return: the
+// their responses, wait until the test calls Shutdown, and return: the
 // connection has nothing left to serve as each handler's slot goes back,
 // before the handler's goroutine reports its stream. The hook's pause
 // only widens that window: the order holds without it.
@@ -482,12 +482,12 @@ func TestShutdownAfterStreamEnded(t *testing.T) {
 	const n = 8
 	var returned atomic.Bool
 	var ended, late, closedEarly atomic.Int32
-	shutdownStarted := make(chan struct{})
+	letGo := make(chan struct{})
 	srv := &Server{
 		Handler: HandlerFunc(func(st *Stream) {
 			io.WriteString(st, "hello")
 			st.Close()
-			<-shutdownStarted
+			<-letGo
 		}),
 		Hooks: &Hooks{
 			StreamEnded: func(*StreamInfo) {
@@ -526,7 +526,7 @@ func TestShutdownAfterStreamEnded(t *testing.T) {
 	wg.Wait() // every response is complete; every handler waits
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(context.Background()) }()
-	close(shutdownStarted)
+	close(letGo)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
